@@ -1,0 +1,309 @@
+/* of_jwt: see of_jwt.h. */
+#include "of_jwt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <jwt.h>
+
+#define OF_JWT_MIN_HMAC_KEY 32
+
+struct of_jwt {
+    jwt_alg_t alg;
+    unsigned char *verify_key; /* HMAC secret or PEM public key */
+    int verify_len;
+    unsigned char *sign_key; /* HMAC secret or PEM private key */
+    int sign_len;
+    char issuer[256];
+    char audience[256];
+    int leeway;
+    int max_ttl;
+};
+
+static const char *const role_names[] = {"user", "service", "admin"};
+
+const char *of_role_name(enum of_role role)
+{
+    return role_names[role];
+}
+
+int of_role_parse(const char *name)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, role_names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+int of_parse_id(const char *s, int64_t *id)
+{
+    int64_t v = 0;
+    size_t i;
+
+    if (!s || s[0] < '1' || s[0] > '9')
+        return 0;
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9' || i >= 10)
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > 2147483647)
+        return 0;
+    *id = v;
+    return 1;
+}
+
+static int read_file(const char *path, unsigned char **out, int *len,
+                     struct of_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[16384];
+    size_t n;
+
+    if (!f)
+        return of_err_set(err, OF_EFATAL, "could not open key file \"%s\": %s",
+                          path, strerror(errno));
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    if (n == 0 || n >= sizeof(buf) - 1)
+        return of_err_set(err, OF_EFATAL, "key file \"%s\" is empty or larger "
+                                          "than 16 KiB",
+                          path);
+    *out = malloc(n + 1);
+    if (!*out)
+        return of_err_set(err, OF_EFATAL, "out of memory");
+    memcpy(*out, buf, n);
+    (*out)[n] = '\0';
+    *len = (int)n;
+    explicit_bzero(buf, sizeof(buf));
+    return OF_OK;
+}
+
+static int load_keys(struct of_jwt *jwt, const struct of_config *cfg,
+                     int for_signing, struct of_err *err)
+{
+    int rc;
+
+    if (jwt->alg <= JWT_ALG_HS512) {
+        size_t n = strlen(cfg->auth.jwt_key);
+        if (n < OF_JWT_MIN_HMAC_KEY)
+            return of_err_set(err, OF_EFATAL,
+                              "[auth] jwt_key is %s: %s needs a secret of at "
+                              "least %d bytes (set ORDERFLOW_AUTH_JWT_KEY)",
+                              n ? "too short" : "empty", cfg->auth.jwt_alg,
+                              OF_JWT_MIN_HMAC_KEY);
+        jwt->verify_key = (unsigned char *)strdup(cfg->auth.jwt_key);
+        jwt->sign_key = (unsigned char *)strdup(cfg->auth.jwt_key);
+        if (!jwt->verify_key || !jwt->sign_key)
+            return of_err_set(err, OF_EFATAL, "out of memory");
+        jwt->verify_len = jwt->sign_len = (int)n;
+        return OF_OK;
+    }
+    if (!cfg->auth.jwt_public_key_file[0])
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_public_key_file is required for %s",
+                          cfg->auth.jwt_alg);
+    rc = read_file(cfg->auth.jwt_public_key_file, &jwt->verify_key,
+                   &jwt->verify_len, err);
+    if (rc != OF_OK || !for_signing)
+        return rc;
+    if (!cfg->auth.jwt_private_key_file[0])
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_private_key_file is required to sign "
+                          "%s tokens",
+                          cfg->auth.jwt_alg);
+    return read_file(cfg->auth.jwt_private_key_file, &jwt->sign_key,
+                     &jwt->sign_len, err);
+}
+
+struct of_jwt *of_jwt_new(const struct of_config *cfg, int for_signing,
+                          struct of_err *err)
+{
+    struct of_jwt *jwt = calloc(1, sizeof(*jwt));
+
+    if (!jwt) {
+        of_err_set(err, OF_EFATAL, "out of memory");
+        return NULL;
+    }
+    jwt->alg = jwt_str_alg(cfg->auth.jwt_alg);
+    if (jwt->alg == JWT_ALG_INVAL || jwt->alg == JWT_ALG_NONE) {
+        of_err_set(err, OF_EFATAL, "[auth] jwt_alg \"%s\" is not supported",
+                   cfg->auth.jwt_alg);
+        goto fail;
+    }
+    if (load_keys(jwt, cfg, for_signing, err) != OF_OK)
+        goto fail;
+    snprintf(jwt->issuer, sizeof(jwt->issuer), "%s", cfg->auth.jwt_issuer);
+    snprintf(jwt->audience, sizeof(jwt->audience), "%s",
+             cfg->auth.jwt_audience);
+    jwt->leeway = cfg->auth.jwt_leeway_s;
+    jwt->max_ttl = cfg->auth.jwt_max_ttl_s;
+    return jwt;
+fail:
+    of_jwt_destroy(jwt);
+    return NULL;
+}
+
+void of_jwt_destroy(struct of_jwt *jwt)
+{
+    if (!jwt)
+        return;
+    if (jwt->verify_key)
+        explicit_bzero(jwt->verify_key, (size_t)jwt->verify_len);
+    if (jwt->sign_key)
+        explicit_bzero(jwt->sign_key, (size_t)jwt->sign_len);
+    free(jwt->verify_key);
+    free(jwt->sign_key);
+    free(jwt);
+}
+
+/* A NumericDate claim: a JSON integer (not a string, not a float). */
+static int int_claim(json_t *claims, const char *name, int required,
+                     int64_t *out, struct of_err *err)
+{
+    json_t *v = json_object_get(claims, name);
+
+    if (!v) {
+        *out = 0;
+        return required ? of_err_set(err, OF_EINVAL, "claim %s missing", name)
+                        : OF_OK;
+    }
+    if (!json_is_integer(v))
+        return of_err_set(err, OF_EINVAL, "claim %s is not an integer", name);
+    *out = (int64_t)json_integer_value(v);
+    return OF_OK;
+}
+
+static int check_aud(json_t *claims, const char *want, struct of_err *err)
+{
+    json_t *aud = json_object_get(claims, "aud");
+    size_t i;
+    json_t *v;
+
+    if (!want[0])
+        return OF_OK;
+    if (json_is_string(aud) && strcmp(json_string_value(aud), want) == 0)
+        return OF_OK;
+    json_array_foreach(aud, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+            return OF_OK;
+    }
+    return of_err_set(err, OF_EINVAL, "aud does not name us");
+}
+
+static int check_times(const struct of_jwt *jwt, json_t *claims, time_t now,
+                       struct of_jwt_claims *out, struct of_err *err)
+{
+    int64_t exp = 0, nbf = 0, iat = 0;
+
+    if (int_claim(claims, "exp", 1, &exp, err) != OF_OK ||
+        int_claim(claims, "nbf", 0, &nbf, err) != OF_OK ||
+        int_claim(claims, "iat", 0, &iat, err) != OF_OK)
+        return OF_EINVAL;
+    if (exp + jwt->leeway <= (int64_t)now)
+        return of_err_set(err, OF_EINVAL, "token expired");
+    /* no immortal tokens: exp far in the future is refused however it was
+     * signed, and so is a lifetime longer than the maximum */
+    if (exp - (int64_t)now > (int64_t)jwt->max_ttl + jwt->leeway)
+        return of_err_set(err, OF_EINVAL, "exp beyond the maximum TTL");
+    if (json_object_get(claims, "iat") && exp - iat > jwt->max_ttl)
+        return of_err_set(err, OF_EINVAL, "exp - iat beyond the maximum TTL");
+    if (json_object_get(claims, "nbf") && nbf - jwt->leeway > (int64_t)now)
+        return of_err_set(err, OF_EINVAL, "token not valid yet (nbf)");
+    out->exp = exp;
+    return OF_OK;
+}
+
+static int check_claims(const struct of_jwt *jwt, json_t *claims, time_t now,
+                        struct of_jwt_claims *out, struct of_err *err)
+{
+    json_t *sub = json_object_get(claims, "sub");
+    json_t *role = json_object_get(claims, "role");
+    json_t *iss = json_object_get(claims, "iss");
+    int r;
+
+    if (!json_is_object(claims))
+        return of_err_set(err, OF_EINVAL, "claims are not an object");
+    if (check_times(jwt, claims, now, out, err) != OF_OK)
+        return OF_EINVAL;
+    if (!json_is_string(sub) || !of_parse_id(json_string_value(sub), &out->sub))
+        return of_err_set(err, OF_EINVAL, "sub is not a user id string");
+    r = json_is_string(role) ? of_role_parse(json_string_value(role)) : -1;
+    if (r < 0)
+        return of_err_set(err, OF_EINVAL, "role is not user|service|admin");
+    out->role = (enum of_role)r;
+    if (jwt->issuer[0] &&
+        (!json_is_string(iss) || strcmp(json_string_value(iss), jwt->issuer)))
+        return of_err_set(err, OF_EINVAL, "iss mismatch");
+    return check_aud(claims, jwt->audience, err);
+}
+
+int of_jwt_verify(const struct of_jwt *jwt, const char *token, time_t now,
+                  struct of_jwt_claims *claims, struct of_err *err)
+{
+    jwt_t *t = NULL;
+    char *json = NULL;
+    json_t *root = NULL;
+    const char *typ;
+    int rc;
+
+    if (jwt_decode(&t, token, jwt->verify_key, jwt->verify_len) != 0 || !t) {
+        rc = of_err_set(err, OF_EINVAL, "bad signature or malformed token");
+        goto out;
+    }
+    /* libjwt let the token's header choose the algorithm: pin it here */
+    if (jwt_get_alg(t) != jwt->alg) {
+        rc = of_err_set(err, OF_EINVAL, "algorithm %s is not the configured "
+                                        "one",
+                        jwt_alg_str(jwt_get_alg(t)));
+        goto out;
+    }
+    typ = jwt_get_header(t, "typ");
+    if (typ && strcmp(typ, "JWT") != 0) {
+        rc = of_err_set(err, OF_EINVAL, "typ is not JWT");
+        goto out;
+    }
+    json = jwt_get_grants_json(t, NULL);
+    root = json ? json_loads(json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    rc = check_claims(jwt, root, now, claims, err);
+out:
+    json_decref(root);
+    free(json);
+    jwt_free(t);
+    return rc;
+}
+
+char *of_jwt_sign(const struct of_jwt *jwt, int64_t sub, enum of_role role,
+                  int ttl, time_t now, struct of_err *err)
+{
+    jwt_t *t = NULL;
+    char subs[24];
+    char *out = NULL;
+
+    if (jwt_new(&t) != 0) {
+        of_err_set(err, OF_EFATAL, "out of memory");
+        return NULL;
+    }
+    snprintf(subs, sizeof(subs), "%lld", (long long)sub);
+    if (jwt_add_grant(t, "sub", subs) || jwt_add_grant(t, "role",
+                                                       of_role_name(role)) ||
+        jwt_add_grant_int(t, "iat", (long)now) ||
+        jwt_add_grant_int(t, "exp", (long)(now + ttl)) ||
+        (jwt->issuer[0] && jwt_add_grant(t, "iss", jwt->issuer)) ||
+        (jwt->audience[0] && jwt_add_grant(t, "aud", jwt->audience)) ||
+        jwt_set_alg(t, jwt->alg, jwt->sign_key, jwt->sign_len)) {
+        of_err_set(err, OF_EFATAL, "could not build token");
+        goto out;
+    }
+    out = jwt_encode_str(t);
+    if (!out)
+        of_err_set(err, OF_EFATAL, "could not sign token");
+out:
+    jwt_free(t);
+    return out;
+}

@@ -1,0 +1,70 @@
+/*
+ * of_jwt: sign and verify the bearer tokens of CONTRACT §3 with libjwt.
+ *
+ * libjwt 1.10.2 checks the signature and nothing else, and lets the token's
+ * own alg header pick the verify path. So every check that matters is ours
+ * and happens after jwt_decode(): the algorithm must equal the configured
+ * one, exp must be an integer in the future (within leeway) and not further
+ * than the maximum TTL, nbf/iat/iss/aud are honoured, sub must be a decimal
+ * string naming a user id > 0, role exactly user|service|admin. An empty or
+ * short HMAC key refuses to start (libjwt accepts alg none with an empty key).
+ * Keys come from the config only: kid, jku and x5u headers are ignored.
+ */
+#ifndef OF_JWT_H
+#define OF_JWT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "of_config.h"
+#include "of_err.h"
+
+enum of_role { OF_ROLE_USER = 0, OF_ROLE_SERVICE = 1, OF_ROLE_ADMIN = 2 };
+
+/** @returns "user", "service", "admin". */
+const char *of_role_name(enum of_role role);
+/** @returns the role named exactly \p name, or -1. */
+int of_role_parse(const char *name);
+
+struct of_jwt_claims {
+    int64_t sub; /* user id, > 0 */
+    enum of_role role;
+    int64_t exp; /* seconds since the epoch */
+};
+
+struct of_jwt; /* verifier/signer: config and keys, immutable, thread-safe */
+
+/**
+ * @brief Load the algorithm and keys of [auth].
+ * @param for_signing also load jwt_private_key_file for RS256/ES256.
+ * @returns a handle or NULL with \p err (bad alg, empty/short HS key,
+ *          unreadable key file).
+ */
+struct of_jwt *of_jwt_new(const struct of_config *cfg, int for_signing,
+                          struct of_err *err);
+void of_jwt_destroy(struct of_jwt *jwt);
+
+/**
+ * @brief Verify \p token at time \p now.
+ * @returns OF_OK with \p claims filled, or OF_EINVAL with \p err saying why
+ *          (for our logs; clients only ever see 401 unauthenticated).
+ * @locality any thread.
+ */
+int of_jwt_verify(const struct of_jwt *jwt, const char *token, time_t now,
+                  struct of_jwt_claims *claims, struct of_err *err);
+
+/**
+ * @brief Sign a token for \p sub and \p role valid for \p ttl seconds.
+ * @returns a string the caller frees with free(), or NULL with \p err.
+ */
+char *of_jwt_sign(const struct of_jwt *jwt, int64_t sub, enum of_role role,
+                  int ttl, time_t now, struct of_err *err);
+
+/**
+ * @brief Parse a user id: a decimal string without sign or leading zero,
+ *        1..2147483647 (users.user_id is an INT).
+ * @returns 1 and \p id, or 0.
+ */
+int of_parse_id(const char *s, int64_t *id);
+
+#endif
