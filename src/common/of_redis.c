@@ -1,0 +1,174 @@
+/* of_redis: see of_redis.h. */
+#include "of_redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Version-guarded replace: KEYS[1] the hash, ARGV[1] the new version,
+ * ARGV[2..] field, value pairs. Stale writes (an older event applied late,
+ * say by a zombie worker) change nothing. */
+static const char put_versioned_lua[] =
+    "local cur = redis.call('HGET', KEYS[1], 'version')\n"
+    "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))\n"
+    "return 1\n";
+
+struct of_redis {
+    redisContext *c;
+    char host[256];
+    int port;
+    char password[256];
+    struct timeval timeout;
+};
+
+struct of_redis *of_redis_new(const struct of_config *cfg, struct of_err *err)
+{
+    struct of_redis *r = calloc(1, sizeof(*r));
+
+    if (!r) {
+        of_err_set(err, OF_EFATAL, "out of memory");
+        return NULL;
+    }
+    snprintf(r->host, sizeof(r->host), "%s", cfg->redis.host);
+    snprintf(r->password, sizeof(r->password), "%s", cfg->redis.password);
+    r->port = cfg->redis.port;
+    r->timeout.tv_sec = cfg->redis.timeout_ms / 1000;
+    r->timeout.tv_usec = (cfg->redis.timeout_ms % 1000) * 1000;
+    return r;
+}
+
+static void drop(struct of_redis *r)
+{
+    if (r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+void of_redis_destroy(struct of_redis *r)
+{
+    if (!r)
+        return;
+    drop(r);
+    explicit_bzero(r->password, sizeof(r->password));
+    free(r);
+}
+
+static int connect_now(struct of_redis *r, struct of_err *err)
+{
+    redisReply *reply;
+
+    r->c = redisConnectWithTimeout(r->host, r->port, r->timeout);
+    if (!r->c || r->c->err) {
+        of_err_set(err, OF_EAGAIN, "could not connect to Redis at \"%s:%d\": %s",
+                   r->host, r->port, r->c ? r->c->errstr : "out of memory");
+        drop(r);
+        return OF_EAGAIN;
+    }
+    redisSetTimeout(r->c, r->timeout);
+    if (!r->password[0])
+        return OF_OK;
+    reply = redisCommand(r->c, "AUTH %s", r->password);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        of_err_set(err, reply ? OF_EFATAL : OF_EAGAIN,
+                   "could not authenticate to Redis at \"%s:%d\"", r->host,
+                   r->port);
+        if (reply)
+            freeReplyObject(reply);
+        drop(r);
+        return err->rc;
+    }
+    freeReplyObject(reply);
+    return OF_OK;
+}
+
+redisReply *of_redis_command(struct of_redis *r, int argc, const char **argv,
+                             const size_t *lens, struct of_err *err)
+{
+    redisReply *reply;
+
+    if (!r->c && connect_now(r, err) != OF_OK)
+        return NULL;
+    reply = redisCommandArgv(r->c, argc, argv, lens);
+    if (!reply) {
+        of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s", r->host,
+                   r->port, r->c->errstr);
+        drop(r); /* a timed-out connection may hold a late reply */
+        return NULL;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        of_err_set(err, OF_EINVAL, "Redis %s: %s", argv[0], reply->str);
+        freeReplyObject(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+int of_redis_ping(struct of_redis *r, struct of_err *err)
+{
+    const char *argv[] = {"PING"};
+    redisReply *reply = of_redis_command(r, 1, argv, NULL, err);
+    int ok;
+
+    if (!reply)
+        return err->rc;
+    ok = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+    freeReplyObject(reply);
+    return ok ? OF_OK
+              : of_err_set(err, OF_EAGAIN, "Redis PING: unexpected answer");
+}
+
+int of_redis_put_versioned(struct of_redis *r, const char *key,
+                           int64_t version, const char *const *fields,
+                           const char *const *values, int n, int *applied,
+                           struct of_err *err)
+{
+    const char *argv[64];
+    char ver[24];
+    int argc = 0;
+    redisReply *reply;
+
+    if (n > 28)
+        return of_err_set(err, OF_EFATAL, "too many hash fields: %d", n);
+    snprintf(ver, sizeof(ver), "%lld", (long long)version);
+    argv[argc++] = "EVAL";
+    argv[argc++] = put_versioned_lua;
+    argv[argc++] = "1";
+    argv[argc++] = key;
+    argv[argc++] = ver;
+    for (int i = 0; i < n; i++) {
+        argv[argc++] = fields[i];
+        argv[argc++] = values[i];
+    }
+    reply = of_redis_command(r, argc, argv, NULL, err);
+    if (!reply)
+        return err->rc;
+    *applied = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    return OF_OK;
+}
+
+int of_redis_run_id(struct of_redis *r, char *out, size_t cap,
+                    struct of_err *err)
+{
+    const char *argv[] = {"INFO", "server"};
+    redisReply *reply = of_redis_command(r, 2, argv, NULL, err);
+    const char *p;
+    size_t n = 0;
+
+    if (!reply)
+        return err->rc;
+    p = reply->type == REDIS_REPLY_STRING ? strstr(reply->str, "run_id:")
+                                          : NULL;
+    if (p) {
+        p += 7;
+        while (p[n] && p[n] != '\r' && p[n] != '\n' && n + 1 < cap)
+            n++;
+        memcpy(out, p, n);
+    }
+    out[n] = '\0';
+    freeReplyObject(reply);
+    return p ? OF_OK : of_err_set(err, OF_EAGAIN, "Redis INFO: no run_id");
+}

@@ -1,0 +1,65 @@
+/*
+ * of_redis: the Redis read model of CONTRACT §6 through hiredis 0.14.
+ *
+ * One struct of_redis is one blocking connection with the [redis] timeout on
+ * connect and on every command, for use by one thread at a time. A failed
+ * command drops the connection; the next call reconnects, so a Redis restart
+ * costs one OF_EAGAIN and no restart of ours. Callers treat OF_EAGAIN on a
+ * read as "fall back to MySQL".
+ *
+ * Keys: orderflow:user:{id}, orderflow:order:{id} (hashes with the JSON
+ * fields plus version), orderflow:user:{id}:orders (sorted set of order ids
+ * by creation time), orderflow:command:{uuid} (24 h TTL).
+ */
+#ifndef OF_REDIS_H
+#define OF_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "of_config.h"
+#include "of_err.h"
+
+struct of_redis;
+
+/**
+ * @brief A connection handle; it connects lazily, so this never fails for
+ *        an unreachable server (only for lack of memory).
+ */
+struct of_redis *of_redis_new(const struct of_config *cfg, struct of_err *err);
+void of_redis_destroy(struct of_redis *r);
+
+/**
+ * @brief Run one command (hiredis argv form).
+ * @returns the reply (caller frees with freeReplyObject()), or NULL with
+ *          \p err (OF_EAGAIN: unreachable or timed out; OF_EINVAL: the
+ *          server answered with an error).
+ */
+redisReply *of_redis_command(struct of_redis *r, int argc, const char **argv,
+                             const size_t *lens, struct of_err *err);
+
+/** @returns OF_OK if PING answers PONG. */
+int of_redis_ping(struct of_redis *r, struct of_err *err);
+
+/**
+ * @brief Replace hash \p key with \p n field/value pairs and "version" =
+ *        \p version, unless the stored version is higher or equal: a write
+ *        never lowers a stored version (one Lua script, atomic).
+ * @param applied 1 if written, 0 if the stored version was not older.
+ */
+int of_redis_put_versioned(struct of_redis *r, const char *key,
+                           int64_t version, const char *const *fields,
+                           const char *const *values, int n, int *applied,
+                           struct of_err *err);
+
+/**
+ * @returns the server's run_id (INFO server) into \p out; it changes when
+ *          Redis restarts, which is how a rollback to an old snapshot is
+ *          noticed.
+ */
+int of_redis_run_id(struct of_redis *r, char *out, size_t cap,
+                    struct of_err *err);
+
+#endif
