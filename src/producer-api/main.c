@@ -1,10 +1,16 @@
 /*
- * orderflow-api: the HTTP ingress (CONTRACT §1, §3). Wiring only.
+ * orderflow-api: the HTTP ingress (CONTRACT §1, §3). Wiring only: options,
+ * config, the process-wide handles, the wait for a signal, and the drain.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "api.h"
 #include "of_cli.h"
+#include "of_log.h"
 
 static const char usage[] =
     "usage: orderflow-api [--config FILE] [--check-config] [--help] "
@@ -21,12 +27,102 @@ static const char usage[] =
     "  --help-config    list every setting with its default\n"
     "  --version        print the version\n"
     "\n"
-    "SIGTERM or SIGINT: stop accepting, finish in-flight requests, flush.\n";
+    "SIGTERM or SIGINT: stop accepting, finish in-flight requests, flush the\n"
+    "producer, exit 0. SIGHUP reopens the log file.\n";
+
+static volatile sig_atomic_t running = 1;
+static volatile sig_atomic_t reopen_log;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        reopen_log = 1;
+    else
+        running = 0;
+}
+
+static void metrics_declare(struct api *api)
+{
+    api->metrics = of_metrics_new();
+    api->m_requests = of_metrics_counter(api->metrics,
+                                         "orderflow_http_requests_total",
+                                         "HTTP requests by route and status",
+                                         "route,status");
+    api->m_latency = of_metrics_histogram(
+        api->metrics, "orderflow_http_request_duration_seconds",
+        "time from the request's headers to its completion", "route");
+    api->m_produce_errors = of_metrics_counter(
+        api->metrics, "orderflow_produce_errors_total",
+        "commands Kafka did not take, by reason", "reason");
+}
+
+/* Stop accepting, let in-flight requests finish (bounded), flush. */
+static void drain(struct api *api)
+{
+    time_t until = time(NULL) + 10;
+
+    api->stopping = 1;
+    MHD_quiesce_daemon(api->mhd);
+    api_producer_flush(api->producer, 5000);
+    while (api->inflight > 0 && time(NULL) < until) {
+        api_wait_release_all(api->waiters);
+        usleep(20000);
+    }
+    if (api->inflight > 0)
+        of_warn("shutting down with %d requests still open", api->inflight);
+}
+
+static int run(const struct of_config *cfg)
+{
+    struct api api = {0};
+    struct of_err err = {0};
+    int rc = 1;
+
+    api.cfg = cfg;
+    metrics_declare(&api);
+    api.jwt = of_jwt_new(cfg, 0, &err);
+    if (!api.jwt)
+        goto out;
+    api.avro = of_avro_new(&err);
+    if (!api.avro)
+        goto out;
+    api.producer = api_producer_new(&api, &err);
+    if (!api.producer)
+        goto out;
+    api.waiters = api_waiters_new(&api, &err);
+    if (!api.waiters)
+        goto out;
+    if (api_http_start(&api, &err) != OF_OK)
+        goto out;
+    of_info("listening on %s:%d (%d threads)", cfg->api.listen_address,
+            cfg->api.port, cfg->api.threads);
+    while (running) {
+        usleep(100000);
+        if (reopen_log) {
+            reopen_log = 0;
+            of_log_reopen();
+        }
+    }
+    of_info("shutting down");
+    drain(&api);
+    rc = 0;
+out:
+    if (rc != 0)
+        of_error("%s", err.msg);
+    api_http_stop(&api);
+    api_waiters_destroy(api.waiters);
+    api_producer_destroy(api.producer);
+    of_avro_destroy(api.avro);
+    of_jwt_destroy(api.jwt);
+    of_metrics_destroy(api.metrics);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
     const char *config_path = of_cli_take_config(&argc, argv, "orderflow-api");
     struct of_config *cfg;
+    int check, rc;
 
     if (of_cli_has(argc, argv, "--help") || of_cli_has(argc, argv, "-h")) {
         fputs(usage, stdout);
@@ -40,7 +136,7 @@ int main(int argc, char **argv)
         of_cli_version("orderflow-api");
         return 0;
     }
-    int check = of_cli_has(argc, argv, "--check-config");
+    check = of_cli_has(argc, argv, "--check-config");
     if (argc > 1 + check) {
         fprintf(stderr, "orderflow-api: unknown argument \"%s\"\n%s",
                 argv[check && strcmp(argv[1], "--check-config") == 0 ? 2 : 1],
@@ -55,7 +151,13 @@ int main(int argc, char **argv)
         of_config_destroy(cfg);
         return 0;
     }
-    fprintf(stderr, "orderflow-api: the HTTP server is not built yet\n");
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = run(cfg);
     of_config_destroy(cfg);
-    return 1;
+    return rc;
 }

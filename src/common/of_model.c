@@ -1,0 +1,529 @@
+/* of_model: see of_model.h. */
+#include "of_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "of_money.h"
+
+static const char *const status_names[] = {"accepted", "applied", "rejected"};
+
+const char *of_cmd_status_name(enum of_cmd_state s)
+{
+    return status_names[s];
+}
+
+static int cmd_status_parse(const char *s, enum of_cmd_state *out)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, status_names[i]) == 0) {
+            *out = (enum of_cmd_state)i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int64_t of_time_now_us(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+void of_time_format(int64_t micros, int frac, char out[40])
+{
+    time_t sec = (time_t)(micros / 1000000);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&sec, &tm);
+    n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (frac)
+        snprintf(out + n, 40 - n, ".%06dZ", (int)(micros % 1000000));
+    else
+        snprintf(out + n, 40 - n, "Z");
+}
+
+/* "2026-11-29T03:48:46Z" or with a fraction -> micros; 0 if malformed. */
+static int64_t time_parse(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    int64_t us = 0;
+    int digits = 0;
+
+    if (!p)
+        return 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+            us = us * 10 + (*p - '0');
+        for (; digits < 6; digits++)
+            us *= 10;
+    }
+    return (int64_t)timegm(&tm) * 1000000 + us;
+}
+
+/* UNIX_TIMESTAMP() text ("1764388126" or "1764388126.123456") -> micros */
+static int64_t unix_text_us(const char *s)
+{
+    int64_t sec = 0, us = 0;
+    int digits = 0;
+
+    if (!s)
+        return 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        sec = sec * 10 + (*s - '0');
+    if (*s == '.') {
+        for (s++; *s >= '0' && *s <= '9' && digits < 6; s++, digits++)
+            us = us * 10 + (*s - '0');
+        for (; digits < 6; digits++)
+            us *= 10;
+    }
+    return sec * 1000000 + us;
+}
+
+/* ---- JSON ---- */
+
+json_t *of_user_json(const struct of_user *u, int64_t version)
+{
+    char reg[40];
+
+    of_time_format(u->registration_date, 0, reg);
+    return json_pack("{s:I, s:s, s:s, s:s, s:o, s:b, s:I}", "user_id",
+                     (json_int_t)u->user_id, "email", u->email, "username",
+                     u->username, "registration_date", reg, "avatar_url",
+                     u->has_avatar_url ? json_string(u->avatar_url)
+                                       : json_null(),
+                     "is_banned", u->is_banned, "version", (json_int_t)version);
+}
+
+json_t *of_order_json(const struct of_order *o, int64_t version)
+{
+    char created[40], updated[40], amount[OF_MONEY_STR_SIZE];
+
+    of_time_format(o->created_at, 0, created);
+    of_time_format(o->updated_at, 0, updated);
+    of_money_format(o->total_amount, amount);
+    return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "order_id",
+                     (json_int_t)o->order_id, "user_id", (json_int_t)o->user_id,
+                     "order_type", of_avro_order_type_name(o->order_type),
+                     "order_status", of_avro_order_status_name(o->order_status),
+                     "total_amount", amount, "created_at", created,
+                     "updated_at", updated, "version", (json_int_t)version);
+}
+
+json_t *of_cmd_status_json(const struct of_cmd_status *c)
+{
+    char acc[40], done[40];
+    json_t *error = json_null();
+
+    of_time_format(c->accepted_at, 1, acc);
+    of_time_format(c->completed_at, 1, done);
+    if (c->status == OF_CMD_REJECTED)
+        error = json_pack("{s:s, s:s}", "code", c->error_code, "message",
+                          c->error_message);
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o}", "command_id",
+                     c->command_id, "status", of_cmd_status_name(c->status),
+                     "resource_type", c->resource_type, "resource_id",
+                     c->resource_id ? json_integer(c->resource_id)
+                                    : json_null(),
+                     "error", error, "accepted_at", acc, "completed_at",
+                     c->completed_at ? json_string(done) : json_null());
+}
+
+/* ---- Redis writes ---- */
+
+int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
+                            int64_t version, struct of_err *err)
+{
+    char key[64], id[24], reg[40];
+    int applied;
+
+    snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)u->user_id);
+    snprintf(id, sizeof(id), "%lld", (long long)u->user_id);
+    of_time_format(u->registration_date, 0, reg);
+    const char *f[] = {"user_id",           "email",     "username",
+                       "registration_date", "is_banned", "avatar_url"};
+    const char *v[] = {id,  u->email, u->username, reg,
+                       u->is_banned ? "true" : "false", u->avatar_url};
+    return of_redis_put_versioned(r, key, version, f, v,
+                                  u->has_avatar_url ? 6 : 5, &applied, err);
+}
+
+int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
+                             int64_t version, struct of_err *err)
+{
+    char key[64], id[24], uid[24], created[40], updated[40], score[24];
+    char amount[OF_MONEY_STR_SIZE];
+    int applied, rc;
+
+    snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)o->order_id);
+    snprintf(id, sizeof(id), "%lld", (long long)o->order_id);
+    snprintf(uid, sizeof(uid), "%lld", (long long)o->user_id);
+    of_time_format(o->created_at, 0, created);
+    of_time_format(o->updated_at, 0, updated);
+    of_money_format(o->total_amount, amount);
+    const char *f[] = {"order_id",     "user_id",    "order_type",
+                       "order_status", "total_amount", "created_at",
+                       "updated_at"};
+    const char *v[] = {id,
+                       uid,
+                       of_avro_order_type_name(o->order_type),
+                       of_avro_order_status_name(o->order_status),
+                       amount,
+                       created,
+                       updated};
+    rc = of_redis_put_versioned(r, key, version, f, v, 7, &applied, err);
+    if (rc != OF_OK)
+        return rc;
+    /* ZADD is idempotent: the same member with the same score */
+    snprintf(key, sizeof(key), "orderflow:user:%lld:orders",
+             (long long)o->user_id);
+    snprintf(score, sizeof(score), "%lld",
+             (long long)(o->created_at / 1000000));
+    const char *argv[] = {"ZADD", key, score, id};
+    redisReply *reply = of_redis_command(r, 4, argv, NULL, err);
+    if (!reply)
+        return err->rc;
+    freeReplyObject(reply);
+    return OF_OK;
+}
+
+/* KEYS[1] the hash, ARGV[1] ttl, ARGV[2] only-if-absent, ARGV[3..] pairs */
+static const char put_cmd_lua[] =
+    "if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 3))\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
+    "return 1\n";
+
+int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
+                           int only_if_absent, int ttl_s, struct of_err *err)
+{
+    char key[80], ttl[16], rid[24], acc[40], done[40];
+    redisReply *reply;
+
+    snprintf(key, sizeof(key), "orderflow:command:%s", c->command_id);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    snprintf(rid, sizeof(rid), "%lld", (long long)c->resource_id);
+    of_time_format(c->accepted_at, 1, acc);
+    of_time_format(c->completed_at, 1, done);
+    const char *argv[] = {"EVAL",
+                          put_cmd_lua,
+                          "1",
+                          key,
+                          ttl,
+                          only_if_absent ? "1" : "0",
+                          "command_id",
+                          c->command_id,
+                          "status",
+                          of_cmd_status_name(c->status),
+                          "resource_type",
+                          c->resource_type,
+                          "resource_id",
+                          rid,
+                          "error_code",
+                          c->error_code,
+                          "error_message",
+                          c->error_message,
+                          "actor_id",
+                          c->actor_id,
+                          "accepted_at",
+                          acc,
+                          "completed_at",
+                          c->completed_at ? done : ""};
+    reply = of_redis_command(r, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+                             NULL, err);
+    if (!reply)
+        return err->rc;
+    freeReplyObject(reply);
+    return OF_OK;
+}
+
+/* ---- Redis reads ---- */
+
+/* HGETALL into a flat field/value lookup. */
+struct hash {
+    redisReply *reply;
+};
+
+static const char *hget(const struct hash *h, const char *field)
+{
+    for (size_t i = 0; i + 1 < h->reply->elements; i += 2) {
+        if (strcmp(h->reply->element[i]->str, field) == 0)
+            return h->reply->element[i + 1]->str;
+    }
+    return NULL;
+}
+
+static int hgetall(struct of_redis *r, const char *key, struct hash *h,
+                   int *found, struct of_err *err)
+{
+    const char *argv[] = {"HGETALL", key};
+
+    h->reply = of_redis_command(r, 2, argv, NULL, err);
+    if (!h->reply)
+        return err->rc;
+    if (h->reply->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(h->reply);
+        h->reply = NULL;
+        return of_err_set(err, OF_EINVAL, "%s is not a hash", key);
+    }
+    *found = h->reply->elements > 0;
+    return OF_OK;
+}
+
+static int copy_field(const struct hash *h, const char *field, char *out,
+                      size_t cap)
+{
+    const char *v = hget(h, field);
+
+    if (!v || strlen(v) >= cap)
+        return 0;
+    memcpy(out, v, strlen(v) + 1);
+    return 1;
+}
+
+static int64_t int_field(const struct hash *h, const char *field)
+{
+    const char *v = hget(h, field);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+int of_model_redis_get_user(struct of_redis *r, int64_t id, struct of_user *u,
+                            int64_t *version, int *found, struct of_err *err)
+{
+    char key[64];
+    struct hash h;
+    int rc, ok;
+
+    snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)id);
+    memset(u, 0, sizeof(*u));
+    rc = hgetall(r, key, &h, found, err);
+    if (rc != OF_OK || !*found)
+        goto out;
+    u->user_id = int_field(&h, "user_id");
+    *version = int_field(&h, "version");
+    const char *reg = hget(&h, "registration_date");
+    const char *banned = hget(&h, "is_banned");
+    u->registration_date = reg ? time_parse(reg) : 0;
+    u->is_banned = banned && strcmp(banned, "true") == 0;
+    u->has_avatar_url =
+        copy_field(&h, "avatar_url", u->avatar_url, sizeof(u->avatar_url));
+    ok = copy_field(&h, "email", u->email, sizeof(u->email)) &&
+         copy_field(&h, "username", u->username, sizeof(u->username)) &&
+         u->user_id == id && *version > 0 && banned;
+    if (!ok)
+        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
+out:
+    if (h.reply)
+        freeReplyObject(h.reply);
+    return rc;
+}
+
+int of_model_redis_get_order(struct of_redis *r, int64_t id,
+                             struct of_order *o, int64_t *version, int *found,
+                             struct of_err *err)
+{
+    char key[64];
+    struct hash h;
+    int rc;
+
+    snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)id);
+    memset(o, 0, sizeof(*o));
+    rc = hgetall(r, key, &h, found, err);
+    if (rc != OF_OK || !*found)
+        goto out;
+    const char *type = hget(&h, "order_type");
+    const char *status = hget(&h, "order_status");
+    const char *amount = hget(&h, "total_amount");
+    const char *created = hget(&h, "created_at");
+    const char *updated = hget(&h, "updated_at");
+    o->order_id = int_field(&h, "order_id");
+    o->user_id = int_field(&h, "user_id");
+    *version = int_field(&h, "version");
+    if (!type || !status || !amount || !created || !updated ||
+        o->order_id != id || *version <= 0 ||
+        of_avro_order_type_parse(type, &o->order_type) != OF_OK ||
+        of_avro_order_status_parse(status, &o->order_status) != OF_OK ||
+        of_money_parse(amount, &o->total_amount) != 0) {
+        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
+        goto out;
+    }
+    o->created_at = time_parse(created);
+    o->updated_at = time_parse(updated);
+out:
+    if (h.reply)
+        freeReplyObject(h.reply);
+    return rc;
+}
+
+int of_model_redis_get_cmd(struct of_redis *r, const char *command_id,
+                           struct of_cmd_status *c, int *found,
+                           struct of_err *err)
+{
+    char key[80];
+    struct hash h;
+    int rc;
+
+    snprintf(key, sizeof(key), "orderflow:command:%s", command_id);
+    memset(c, 0, sizeof(*c));
+    rc = hgetall(r, key, &h, found, err);
+    if (rc != OF_OK || !*found)
+        goto out;
+    const char *status = hget(&h, "status");
+    const char *acc = hget(&h, "accepted_at");
+    const char *done = hget(&h, "completed_at");
+    if (!status || !cmd_status_parse(status, &c->status) ||
+        !copy_field(&h, "command_id", c->command_id, sizeof(c->command_id)) ||
+        !copy_field(&h, "resource_type", c->resource_type,
+                    sizeof(c->resource_type)) ||
+        !copy_field(&h, "actor_id", c->actor_id, sizeof(c->actor_id))) {
+        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
+        goto out;
+    }
+    copy_field(&h, "error_code", c->error_code, sizeof(c->error_code));
+    copy_field(&h, "error_message", c->error_message,
+               sizeof(c->error_message));
+    c->resource_id = int_field(&h, "resource_id");
+    c->accepted_at = acc ? time_parse(acc) : 0;
+    c->completed_at = done && *done ? time_parse(done) : 0;
+out:
+    if (h.reply)
+        freeReplyObject(h.reply);
+    return rc;
+}
+
+/* ---- MySQL reads ---- */
+
+struct row_ctx {
+    int found;
+    void *out;
+    int64_t *version;
+};
+
+static void copy_str(char *out, size_t cap, const char *v)
+{
+    snprintf(out, cap, "%s", v ? v : "");
+}
+
+static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
+{
+    struct row_ctx *ctx = arg;
+    struct of_user *u = ctx->out;
+    (void)ncols;
+    (void)lens;
+
+    u->user_id = strtoll(v[0], NULL, 10);
+    copy_str(u->email, sizeof(u->email), v[1]);
+    copy_str(u->username, sizeof(u->username), v[2]);
+    u->registration_date = unix_text_us(v[3]);
+    u->has_avatar_url = v[4] != NULL;
+    copy_str(u->avatar_url, sizeof(u->avatar_url), v[4]);
+    u->is_banned = v[5] && strcmp(v[5], "0") != 0;
+    *ctx->version = strtoll(v[6], NULL, 10);
+    ctx->found = 1;
+    return 1;
+}
+
+int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
+                         int64_t *version, int *found, struct of_err *err)
+{
+    struct row_ctx ctx = {0, u, version};
+    int rc;
+
+    memset(u, 0, sizeof(*u));
+    rc = of_db_query(db,
+                     "SELECT user_id, email, username, "
+                     "UNIX_TIMESTAMP(registration_date), avatar_url, "
+                     "is_banned, version FROM users WHERE user_id = ?",
+                     (struct of_db_param[]){OF_DB_I(id)}, 1, user_row, &ctx,
+                     err);
+    *found = ctx.found;
+    return rc;
+}
+
+static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
+{
+    struct row_ctx *ctx = arg;
+    struct of_order *o = ctx->out;
+    (void)ncols;
+    (void)lens;
+
+    o->order_id = strtoll(v[0], NULL, 10);
+    o->user_id = strtoll(v[1], NULL, 10);
+    if (of_avro_order_type_parse(v[2], &o->order_type) != OF_OK ||
+        of_avro_order_status_parse(v[3], &o->order_status) != OF_OK ||
+        of_money_parse(v[4], &o->total_amount) != 0)
+        return 1; /* not found: a row we cannot show */
+    o->created_at = unix_text_us(v[5]);
+    o->updated_at = unix_text_us(v[6]);
+    *ctx->version = strtoll(v[7], NULL, 10);
+    ctx->found = 1;
+    return 1;
+}
+
+int of_model_db_get_order(struct of_db *db, int64_t id, struct of_order *o,
+                          int64_t *version, int *found, struct of_err *err)
+{
+    struct row_ctx ctx = {0, o, version};
+    int rc;
+
+    memset(o, 0, sizeof(*o));
+    rc = of_db_query(db,
+                     "SELECT order_id, user_id, order_type, order_status, "
+                     "total_amount, UNIX_TIMESTAMP(created_at), "
+                     "UNIX_TIMESTAMP(updated_at), version FROM orders "
+                     "WHERE order_id = ?",
+                     (struct of_db_param[]){OF_DB_I(id)}, 1, order_row, &ctx,
+                     err);
+    *found = ctx.found;
+    return rc;
+}
+
+static int cmd_row(void *arg, int ncols, char **v, const unsigned long *lens)
+{
+    struct row_ctx *ctx = arg;
+    struct of_cmd_status *c = ctx->out;
+    (void)ncols;
+    (void)lens;
+
+    copy_str(c->command_id, sizeof(c->command_id), v[0]);
+    c->status = strcmp(v[1], "applied") == 0 ? OF_CMD_APPLIED
+                                             : OF_CMD_REJECTED;
+    copy_str(c->resource_type, sizeof(c->resource_type), v[2]);
+    c->resource_id = v[3] ? strtoll(v[3], NULL, 10) : 0;
+    copy_str(c->error_code, sizeof(c->error_code), v[4]);
+    copy_str(c->error_message, sizeof(c->error_message), v[5]);
+    copy_str(c->actor_id, sizeof(c->actor_id), v[6]);
+    c->accepted_at = unix_text_us(v[7]);
+    c->completed_at = unix_text_us(v[8]);
+    ctx->found = 1;
+    return 1;
+}
+
+int of_model_db_get_cmd(struct of_db *db, const char *command_id,
+                        struct of_cmd_status *c, int *found,
+                        struct of_err *err)
+{
+    struct row_ctx ctx = {0, c, NULL};
+    int rc;
+
+    memset(c, 0, sizeof(*c));
+    rc = of_db_query(db,
+                     "SELECT command_id, status, resource_type, resource_id, "
+                     "error_code, error_message, actor_id, "
+                     "UNIX_TIMESTAMP(accepted_at), UNIX_TIMESTAMP(completed_at) "
+                     "FROM commands WHERE command_id = ?",
+                     (struct of_db_param[]){OF_DB_S(command_id)}, 1, cmd_row,
+                     &ctx, err);
+    *found = ctx.found;
+    return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * of_model: users, orders and command statuses as the API shows them
+ * (CONTRACT §3), stored in MySQL (the truth) and in the Redis read model
+ * (CONTRACT §6), and turned into JSON.
+ *
+ * Redis layout, written by the worker after its MySQL commit:
+ *   orderflow:user:{id}          hash: user_id, email, username,
+ *                                registration_date, avatar_url (absent when
+ *                                null), is_banned ("true"/"false"), version
+ *   orderflow:order:{id}         hash: order_id, user_id, order_type,
+ *                                order_status, total_amount ("199.00"),
+ *                                created_at, updated_at, version
+ *   orderflow:user:{id}:orders   sorted set: order ids scored by created_at
+ *                                (seconds since the epoch)
+ *   orderflow:command:{uuid}     hash: command_id, status, resource_type,
+ *                                resource_id, error_code, error_message,
+ *                                actor_id, accepted_at, completed_at; TTL
+ *                                [redis] command_ttl_s
+ * Field values are the JSON values as text; times are RFC 3339 UTC.
+ * A hash write never lowers a stored version (of_redis_put_versioned).
+ * The API writes a command's "accepted" status only if the key is absent,
+ * so it never overwrites the worker's final status.
+ */
+#ifndef OF_MODEL_H
+#define OF_MODEL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "of_avro.h"
+#include "of_db.h"
+#include "of_redis.h"
+
+enum of_cmd_state { OF_CMD_ACCEPTED, OF_CMD_APPLIED, OF_CMD_REJECTED };
+
+struct of_cmd_status {
+    char command_id[OF_UUID_SIZE];
+    enum of_cmd_state status;
+    char resource_type[16]; /* "user" | "order" */
+    int64_t resource_id;    /* 0: none yet (a create not applied) */
+    char error_code[32];    /* "" unless rejected */
+    char error_message[256];
+    char actor_id[OF_ACTOR_ID_SIZE];
+    int64_t accepted_at;  /* micros */
+    int64_t completed_at; /* micros, 0 while accepted */
+};
+
+/** @returns "accepted", "applied", "rejected". */
+const char *of_cmd_status_name(enum of_cmd_state s);
+
+/** @brief RFC 3339 UTC of \p micros: "2026-11-29T03:48:46Z", or with
+ *         ".123456" when \p frac. */
+void of_time_format(int64_t micros, int frac, char out[40]);
+/** @returns microseconds since the epoch, now. */
+int64_t of_time_now_us(void);
+
+/* JSON bodies of CONTRACT §3; the caller owns the result (json_decref). */
+json_t *of_user_json(const struct of_user *u, int64_t version);
+json_t *of_order_json(const struct of_order *o, int64_t version);
+json_t *of_cmd_status_json(const struct of_cmd_status *c);
+
+/* ---- Redis ---- */
+int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
+                            int64_t version, struct of_err *err);
+/** @brief The order hash and its place in the user's sorted set. */
+int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
+                             int64_t version, struct of_err *err);
+/**
+ * @param only_if_absent 1: the API's "accepted" (never overwrites);
+ *        0: the worker's final status.
+ */
+int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
+                           int only_if_absent, int ttl_s, struct of_err *err);
+/**
+ * @returns OF_OK with *found 0 or 1; OF_EAGAIN when Redis is unreachable
+ *          (read MySQL instead); OF_EINVAL when the hash is malformed.
+ */
+int of_model_redis_get_user(struct of_redis *r, int64_t id, struct of_user *u,
+                            int64_t *version, int *found, struct of_err *err);
+int of_model_redis_get_order(struct of_redis *r, int64_t id,
+                             struct of_order *o, int64_t *version, int *found,
+                             struct of_err *err);
+int of_model_redis_get_cmd(struct of_redis *r, const char *command_id,
+                           struct of_cmd_status *c, int *found,
+                           struct of_err *err);
+
+/* ---- MySQL (the truth; reads of the API's fallback and the rebuild) ---- */
+int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
+                         int64_t *version, int *found, struct of_err *err);
+int of_model_db_get_order(struct of_db *db, int64_t id, struct of_order *o,
+                          int64_t *version, int *found, struct of_err *err);
+int of_model_db_get_cmd(struct of_db *db, const char *command_id,
+                        struct of_cmd_status *c, int *found,
+                        struct of_err *err);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * orderflow-api internals, shared by the api_*.c files.
+ *
+ * Lifetimes (STYLE §4): struct api lives for the process (made in main(),
+ * destroyed in reverse); struct api_req lives for one HTTP request, made on
+ * libmicrohttpd's first call and freed in its request-completed callback,
+ * with everything of the request hanging off it.
+ *
+ * A write request runs in three steps on libmicrohttpd threads: the handler
+ * validates it and hands the command to the producer (api_publish), then
+ * suspends the connection; the delivery report (producer poll thread) fills
+ * req->publish and resumes it; libmicrohttpd calls the handler again, which
+ * answers (api_answer_publish). With "Prefer: wait=N" the waiter
+ * (api_wait.c) holds the connection until the worker announces the outcome.
+ */
+#ifndef API_H
+#define API_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+
+#include "of_avro.h"
+#include "of_config.h"
+#include "of_db.h"
+#include "of_jwt.h"
+#include "of_metrics.h"
+#include "of_model.h"
+#include "of_redis.h"
+
+struct api_waiters;
+struct api_producer;
+
+struct api {
+    const struct of_config *cfg; /* borrowed from main() */
+    struct of_jwt *jwt;
+    struct of_avro *avro;
+    struct of_metrics *metrics;
+    struct api_producer *producer;
+    struct api_waiters *waiters;
+    struct MHD_Daemon *mhd;
+    pthread_key_t conn_key; /* per-thread Redis and MySQL connections */
+    atomic_int inflight;    /* requests between first call and completion */
+    atomic_int stopping;
+    struct of_metric *m_requests, *m_latency, *m_produce_errors;
+};
+
+struct api_principal {
+    enum of_role role;
+    int64_t user_id;              /* JWT sub; 0 for an API key */
+    char id[OF_ACTOR_ID_SIZE];    /* "user:42" or "apikey:ops" */
+};
+
+enum api_publish_state {
+    API_PUB_NONE,
+    API_PUB_PENDING, /* handed to librdkafka, connection suspended */
+    API_PUB_ACKED,   /* the broker has it (acks=all) */
+    API_PUB_NOT_PERSISTED, /* certainly not stored: 503 */
+    API_PUB_POSSIBLY_PERSISTED, /* sent, no answer in time: 504 */
+};
+
+struct api_req {
+    struct api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    char url[512];
+    int64_t started_us;
+    const char *route; /* metrics label, static */
+    const char *allow; /* the Allow header of a 405, static */
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    /* the answer, once known */
+    int answered;
+    /* publishing */
+    _Atomic int publish; /* enum api_publish_state */
+    char publish_error[128];
+    char command_id[OF_UUID_SIZE];
+    char resource_type[16];
+    int64_t resource_id;
+    int create;         /* a create: 201 when waited for */
+    int wait_s;         /* Prefer: wait=N, 0 if none */
+    int64_t deadline_us; /* of the wait */
+    _Atomic int waited; /* the waiter let go of it */
+    char idem_key[300]; /* Redis key of the idempotency record, "" if none */
+    char body_hash[65];
+    char trace_id[33];
+    struct api_principal who;
+    int suspended;
+};
+
+/* api_http.c */
+int api_http_start(struct api *api, struct of_err *err);
+void api_http_stop(struct api *api);
+/** @brief Queue \p body (taken) with \p status and the trace/extra headers. */
+enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
+                               json_t *body);
+/** @brief The contract's error body {"error": {"code", "message"}}. */
+enum MHD_Result api_reply_error(struct api_req *req, unsigned status,
+                                const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void api_suspend(struct api_req *req);
+void api_resume(struct api_req *req);
+/** @returns this thread's Redis / MySQL connection (made on first use). */
+struct of_redis *api_redis(struct api *api);
+/** @returns this thread's MySQL connection, or NULL with \p err. */
+struct of_db *api_db(struct api *api, struct of_err *err);
+/** @brief Drop this thread's MySQL connection after a transient error. */
+void api_db_reset(struct api *api);
+
+/* api_auth.c */
+/**
+ * @returns OF_OK with req->who set; otherwise the 401 has been queued.
+ */
+int api_authenticate(struct api_req *req, enum MHD_Result *ret);
+/** @returns 1 if req->who may act on user \p user_id (self, service, admin) */
+int api_may_act_for(const struct api_req *req, int64_t user_id);
+
+/* api_publish.c */
+struct api_producer *api_producer_new(struct api *api, struct of_err *err);
+void api_producer_destroy(struct api_producer *p);
+/** @returns 1 while a broker answers metadata requests. */
+int api_producer_ready(struct api_producer *p);
+/** @brief Wait (at most \p timeout_ms) for outstanding deliveries. */
+void api_producer_flush(struct api_producer *p, int timeout_ms);
+/**
+ * @brief Publish a command for \p req: encoded value, key, headers.
+ * @returns OF_OK when queued (the connection is then suspended and resumed
+ *          by the delivery report); OF_EAGAIN when the producer refused it
+ *          (queue full, no producer): answer 503.
+ */
+int api_publish(struct api_req *req, const char *topic, const char *key,
+                void *value, size_t value_len, const char *message_type,
+                struct of_err *err);
+
+/* api_commands.c: writes, idempotency, answers, GET /v1/commands */
+/**
+ * @brief The common head of every write: parse Prefer and Idempotency-Key,
+ *        pick the command id, replay or refuse duplicates.
+ * @returns 1 if the request goes on, 0 if an answer has been queued.
+ */
+int api_write_begin(struct api_req *req, enum MHD_Result *ret);
+/** @brief Answer a write whose publish finished (after resume). */
+enum MHD_Result api_answer_publish(struct api_req *req);
+enum MHD_Result api_get_command(struct api_req *req, const char *id);
+/** @returns the actor id string for the command envelope */
+void api_actor(const struct api_req *req, struct of_actor *actor);
+
+/* api_users.c / api_orders.c */
+enum MHD_Result api_post_user(struct api_req *req, json_t *body);
+enum MHD_Result api_post_user_ban(struct api_req *req, int64_t id, int ban);
+enum MHD_Result api_get_user(struct api_req *req, int64_t id);
+enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id);
+enum MHD_Result api_post_order(struct api_req *req, json_t *body);
+enum MHD_Result api_post_order_action(struct api_req *req, int64_t id,
+                                      enum of_order_cmd_type type,
+                                      json_t *body);
+enum MHD_Result api_get_order(struct api_req *req, int64_t id);
+/** @brief Read an order (Redis, then MySQL); *found 0 if absent. */
+int api_load_order(struct api_req *req, int64_t id, struct of_order *o,
+                   int64_t *version, int *found);
+int api_load_user(struct api_req *req, int64_t id, struct of_user *u,
+                  int64_t *version, int *found);
+
+/* api_wait.c: Prefer: wait=N */
+struct api_waiters *api_waiters_new(struct api *api, struct of_err *err);
+void api_waiters_destroy(struct api_waiters *w);
+/** @brief Hold \p req (suspended) until its command completes or times out. */
+void api_wait_add(struct api_waiters *w, struct api_req *req);
+/** @brief Let every waiting request go now (shutdown). */
+void api_wait_release_all(struct api_waiters *w);
+
+#endif

@@ -1,0 +1,589 @@
+/*
+ * api_http: the libmicrohttpd glue of orderflow-api: the daemon, the
+ * request lifecycle (struct api_req), body limits, content types, routing
+ * and the JSON answers.
+ *
+ * libmicrohttpd 0.9.75 calls the access handler once with the headers, then
+ * once per piece of body, then once more with *upload_data_size == 0; a
+ * suspended connection is called again after it is resumed. Answers are
+ * queued only on that last kind of call, except the 413/400 decided from
+ * the headers alone, which are queued on the first (MHD then closes the
+ * connection without reading the body).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "api.h"
+#include "of_log.h"
+#include "of_uuid.h"
+
+struct thread_conns {
+    struct of_redis *redis;
+    struct of_db *db;
+};
+
+static void thread_conns_free(void *p)
+{
+    struct thread_conns *tc = p;
+
+    of_redis_destroy(tc->redis);
+    of_db_close(tc->db);
+    free(tc);
+}
+
+static struct thread_conns *thread_conns(struct api *api)
+{
+    struct thread_conns *tc = pthread_getspecific(api->conn_key);
+
+    if (!tc) {
+        tc = calloc(1, sizeof(*tc));
+        if (!tc)
+            abort();
+        pthread_setspecific(api->conn_key, tc);
+    }
+    return tc;
+}
+
+struct of_redis *api_redis(struct api *api)
+{
+    struct thread_conns *tc = thread_conns(api);
+    struct of_err err;
+
+    if (!tc->redis)
+        tc->redis = of_redis_new(api->cfg, &err);
+    return tc->redis;
+}
+
+struct of_db *api_db(struct api *api, struct of_err *err)
+{
+    struct thread_conns *tc = thread_conns(api);
+
+    if (!tc->db)
+        tc->db = of_db_open(api->cfg, err);
+    return tc->db;
+}
+
+void api_db_reset(struct api *api)
+{
+    struct thread_conns *tc = thread_conns(api);
+
+    of_db_close(tc->db);
+    tc->db = NULL;
+}
+
+/* ---- answers ---- */
+
+static unsigned status_of(struct api_req *req, unsigned status)
+{
+    req->answered = (int)status;
+    return status;
+}
+
+enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
+                               json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = text ? strlen(text) : 0;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    json_decref(body);
+    resp = MHD_create_response_from_buffer(len, text ? text : (char *)"",
+                                           text ? MHD_RESPMEM_MUST_FREE
+                                                : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "X-Trace-Id", req->trace_id);
+    if (status == 202 && req->command_id[0]) {
+        char loc[64];
+        snprintf(loc, sizeof(loc), "/v1/commands/%s", req->command_id);
+        MHD_add_response_header(resp, "Location", loc);
+    }
+    if (status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", req->allow);
+    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result api_reply_error(struct api_req *req, unsigned status,
+                                const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return api_reply_json(
+        req, status,
+        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+static enum MHD_Result reply_text(struct api_req *req, unsigned status,
+                                  const char *type, char *text, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type);
+    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+void api_suspend(struct api_req *req)
+{
+    req->suspended = 1;
+    MHD_suspend_connection(req->conn);
+}
+
+void api_resume(struct api_req *req)
+{
+    MHD_resume_connection(req->conn);
+}
+
+/* ---- routing ---- */
+
+static enum MHD_Result method_not_allowed(struct api_req *req,
+                                          const char *allow)
+{
+    req->allow = allow; /* api_reply_json puts it in Allow */
+    return api_reply_error(req, 405, "method_not_allowed",
+                           "%s is not allowed here; allowed: %s", req->method,
+                           allow);
+}
+
+static int is(const struct api_req *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
+}
+
+static enum MHD_Result health(struct api_req *req, const char *what)
+{
+    struct api *api = req->api;
+
+    if (!is(req, "GET") && !is(req, "HEAD"))
+        return method_not_allowed(req, "GET, HEAD");
+    if (strcmp(what, "healthz") == 0)
+        return api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    if (strcmp(what, "readyz") == 0) {
+        int ready = api_producer_ready(api->producer) && !api->stopping;
+        return api_reply_json(
+            req, ready ? 200 : 503,
+            json_pack("{s:s, s:b}", "status", ready ? "ready" : "unavailable",
+                      "kafka", api_producer_ready(api->producer)));
+    }
+    size_t len;
+    char *text = of_metrics_render(api->metrics, &len);
+    if (!text)
+        return MHD_NO;
+    return reply_text(req, 200, "text/plain; version=0.0.4", text, len);
+}
+
+/* Splits "/v1/users/42/orders" into at most 5 segments. */
+static int split(char *path, char **seg, int max)
+{
+    int n = 0;
+
+    for (char *save = NULL, *t = strtok_r(path, "/", &save); t;
+         t = strtok_r(NULL, "/", &save)) {
+        if (n == max)
+            return -1;
+        seg[n++] = t;
+    }
+    return n;
+}
+
+static json_t *parse_body(struct api_req *req, int required,
+                          enum MHD_Result *ret)
+{
+    json_error_t jerr;
+    json_t *body;
+
+    if (req->body_len == 0 && !required)
+        return json_object();
+    body = json_loadb(req->body ? req->body : "", req->body_len,
+                      JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        *ret = api_reply_error(req, 400, "invalid_json",
+                               "request body is not valid JSON: %s (at "
+                               "position %d)",
+                               jerr.text, jerr.position);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        *ret = api_reply_error(req, 400, "invalid_json",
+                               "request body must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+static enum MHD_Result route_users(struct api_req *req, char **seg, int n)
+{
+    enum MHD_Result ret = MHD_NO;
+    int64_t id = 0;
+    json_t *body;
+
+    if (n == 2) {
+        if (!is(req, "POST"))
+            return method_not_allowed(req, "POST");
+        req->route = "/v1/users";
+        body = parse_body(req, 1, &ret);
+        if (!body)
+            return ret;
+        ret = api_post_user(req, body);
+        json_decref(body);
+        return ret;
+    }
+    if (!of_parse_id(seg[2], &id) || n > 4)
+        return api_reply_error(req, 404, "not_found", "no such resource");
+    if (n == 3) {
+        req->route = "/v1/users/{id}";
+        return is(req, "GET") ? api_get_user(req, id)
+                              : method_not_allowed(req, "GET");
+    }
+    if (strcmp(seg[3], "orders") == 0) {
+        req->route = "/v1/users/{id}/orders";
+        return is(req, "GET") ? api_get_user_orders(req, id)
+                              : method_not_allowed(req, "GET");
+    }
+    if (strcmp(seg[3], "ban") != 0 && strcmp(seg[3], "unban") != 0)
+        return api_reply_error(req, 404, "not_found", "no such resource");
+    req->route = seg[3][0] == 'b' ? "/v1/users/{id}/ban"
+                                  : "/v1/users/{id}/unban";
+    if (!is(req, "POST"))
+        return method_not_allowed(req, "POST");
+    body = parse_body(req, 0, &ret);
+    if (!body)
+        return ret;
+    ret = api_post_user_ban(req, id, seg[3][0] == 'b');
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result route_orders(struct api_req *req, char **seg, int n)
+{
+    static const char *const actions[] = {"pay", "refund", "cancel"};
+    static const enum of_order_cmd_type types[] = {OF_PAY_ORDER,
+                                                   OF_REFUND_ORDER,
+                                                   OF_CANCEL_ORDER};
+    enum MHD_Result ret = MHD_NO;
+    int64_t id = 0;
+    json_t *body;
+
+    if (n == 2) {
+        if (!is(req, "POST"))
+            return method_not_allowed(req, "POST");
+        req->route = "/v1/orders";
+        body = parse_body(req, 1, &ret);
+        if (!body)
+            return ret;
+        ret = api_post_order(req, body);
+        json_decref(body);
+        return ret;
+    }
+    if (!of_parse_id(seg[2], &id) || n > 4)
+        return api_reply_error(req, 404, "not_found", "no such resource");
+    if (n == 3) {
+        req->route = "/v1/orders/{id}";
+        return is(req, "GET") ? api_get_order(req, id)
+                              : method_not_allowed(req, "GET");
+    }
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(seg[3], actions[i]) != 0)
+            continue;
+        req->route = i == 0 ? "/v1/orders/{id}/pay"
+                     : i == 1 ? "/v1/orders/{id}/refund"
+                              : "/v1/orders/{id}/cancel";
+        if (!is(req, "POST"))
+            return method_not_allowed(req, "POST");
+        body = parse_body(req, 0, &ret);
+        if (!body)
+            return ret;
+        ret = api_post_order_action(req, id, types[i], body);
+        json_decref(body);
+        return ret;
+    }
+    return api_reply_error(req, 404, "not_found", "no such resource");
+}
+
+static enum MHD_Result route(struct api_req *req)
+{
+    char path[512], *seg[6];
+    int n;
+
+    snprintf(path, sizeof(path), "%s", req->url);
+    n = split(path, seg, 5);
+    req->route = "other";
+    if (n == 1 && (strcmp(seg[0], "healthz") == 0 ||
+                   strcmp(seg[0], "readyz") == 0 ||
+                   strcmp(seg[0], "metrics") == 0)) {
+        req->route = strcmp(seg[0], "healthz") == 0   ? "/healthz"
+                     : strcmp(seg[0], "readyz") == 0 ? "/readyz"
+                                                     : "/metrics";
+        return health(req, seg[0]);
+    }
+    if (n < 2 || strcmp(seg[0], "v1") != 0)
+        return api_reply_error(req, 404, "not_found", "no such resource");
+    if (strcmp(seg[1], "users") == 0 || strcmp(seg[1], "orders") == 0 ||
+        strcmp(seg[1], "commands") == 0) {
+        enum MHD_Result ret;
+        if (api_authenticate(req, &ret) != OF_OK)
+            return ret;
+    }
+    if (strcmp(seg[1], "users") == 0)
+        return route_users(req, seg, n);
+    if (strcmp(seg[1], "orders") == 0)
+        return route_orders(req, seg, n);
+    if (strcmp(seg[1], "commands") == 0 && n == 3) {
+        req->route = "/v1/commands/{id}";
+        return is(req, "GET") ? api_get_command(req, seg[2])
+                              : method_not_allowed(req, "GET");
+    }
+    return api_reply_error(req, 404, "not_found", "no such resource");
+}
+
+/* ---- request lifecycle ---- */
+
+/* JSON bodies only; a charset, if given, must be UTF-8 */
+static int content_type_ok(struct api_req *req)
+{
+    const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 "Content-Type");
+    const char *cs;
+
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))
+        return 0;
+    cs = strcasestr(ct, "charset=");
+    if (!cs)
+        return 1;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0;
+}
+
+static void trace_id_init(struct api_req *req)
+{
+    /* W3C traceparent "00-<32 hex trace id>-<16 hex>-<2 hex>" if given */
+    const char *tp = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 "traceparent");
+    char uuid[OF_UUID_STR];
+    int n = 0;
+
+    if (tp && strlen(tp) >= 55 && tp[2] == '-' && tp[35] == '-') {
+        for (n = 0; n < 32 && strchr("0123456789abcdef", tp[3 + n]); n++)
+            ;
+    }
+    if (n == 32) {
+        memcpy(req->trace_id, tp + 3, 32);
+        req->trace_id[32] = '\0';
+        return;
+    }
+    of_uuid_v4(uuid);
+    for (int i = 0, o = 0; uuid[i]; i++) {
+        if (uuid[i] != '-')
+            req->trace_id[o++] = uuid[i];
+    }
+    req->trace_id[32] = '\0';
+}
+
+/* What can be judged from the headers alone, before any body is read. */
+static int early_answer(struct api_req *req, enum MHD_Result *ret)
+{
+    const char *te = MHD_lookup_connection_value(
+        req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(
+        req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (te && strcasecmp(te, "chunked") != 0) {
+        *ret = api_reply_error(req, 400, "bad_request",
+                               "Transfer-Encoding \"%s\" is not supported", te);
+        return 1;
+    }
+    if (cl && strtoull(cl, NULL, 10) >
+                  (unsigned long long)req->api->cfg->api.max_body_bytes) {
+        *ret = api_reply_error(req, 413, "body_too_large",
+                               "request body is larger than %d bytes",
+                               req->api->cfg->api.max_body_bytes);
+        return 1;
+    }
+    return 0;
+}
+
+static int append_body(struct api_req *req, const char *data, size_t len)
+{
+    size_t max = (size_t)req->api->cfg->api.max_body_bytes;
+
+    if (req->too_large || req->body_len + len > max) {
+        req->too_large = 1;
+        return 0;
+    }
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap * 2 : 1024;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(req->body, cap);
+        if (!b)
+            return -1;
+        req->body = b;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result final_call(struct api_req *req)
+{
+    if (req->suspended) {
+        req->suspended = 0;
+        return api_answer_publish(req);
+    }
+    if (req->too_large)
+        return api_reply_error(req, 413, "body_too_large",
+                               "request body is larger than %d bytes",
+                               req->api->cfg->api.max_body_bytes);
+    if (req->body_len > 0 && !content_type_ok(req))
+        return api_reply_error(req, 415, "unsupported_media_type",
+                               "Content-Type must be application/json "
+                               "(UTF-8)");
+    return route(req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct api *api = cls;
+    struct api_req *req = *con_cls;
+    enum MHD_Result ret;
+    (void)version;
+
+    if (!req) {
+        req = calloc(1, sizeof(*req));
+        if (!req)
+            return MHD_NO;
+        req->api = api;
+        req->conn = conn;
+        req->method = method;
+        req->route = "other";
+        req->started_us = of_time_now_us();
+        snprintf(req->url, sizeof(req->url), "%s", url);
+        *con_cls = req;
+        api->inflight++;
+        trace_id_init(req);
+        if (early_answer(req, &ret))
+            return ret;
+        return MHD_YES;
+    }
+    if (req->answered) {
+        *upload_data_size = 0; /* answered from the headers: drop the body */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (append_body(req, upload_data, *upload_data_size) < 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return final_call(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct api *api = cls;
+    struct api_req *req = *con_cls;
+    char status[8];
+    (void)conn;
+    (void)toe;
+
+    if (!req)
+        return;
+    snprintf(status, sizeof(status), "%d", req->answered);
+    const char *labels[] = {req->route, status};
+    of_metrics_add(of_metrics_series(api->m_requests, labels), 1);
+    const char *route[] = {req->route};
+    of_metrics_observe(of_metrics_series(api->m_latency, route),
+                       (double)(of_time_now_us() - req->started_us) / 1e6);
+    free(req->body);
+    free(req);
+    *con_cls = NULL;
+    api->inflight--;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    (void)cls;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    of_warn("libmicrohttpd: %s", msg);
+}
+
+int api_http_start(struct api *api, struct of_err *err)
+{
+    const struct of_config *cfg = api->cfg;
+    struct sockaddr_in addr = {0};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+    if (pthread_key_create(&api->conn_key, thread_conns_free) != 0)
+        return of_err_set(err, OF_EFATAL, "pthread_key_create failed");
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->api.port);
+    if (inet_pton(AF_INET, cfg->api.listen_address, &addr.sin_addr) != 1)
+        return of_err_set(err, OF_EFATAL,
+                          "[api] listen_address \"%s\" is not an IPv4 address",
+                          cfg->api.listen_address);
+    api->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->api.port, NULL, NULL, on_request, api,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api.threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api.connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->api.per_ip_connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (!api->mhd)
+        return of_err_set(err, OF_EFATAL,
+                          "could not listen on %s:%d (in use, or no "
+                          "permission)",
+                          cfg->api.listen_address, cfg->api.port);
+    return OF_OK;
+}
+
+void api_http_stop(struct api *api)
+{
+    if (api->mhd)
+        MHD_stop_daemon(api->mhd);
+    api->mhd = NULL;
+}

@@ -1,0 +1,298 @@
+/*
+ * api_users: POST /v1/users, POST /v1/users/{id}/ban|unban,
+ * GET /v1/users/{id}, GET /v1/users/{id}/orders (CONTRACT §3).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+
+#include "api.h"
+#include "api_validate.h"
+#include "of_log.h"
+#include "of_money.h"
+
+static enum MHD_Result forbidden(struct api_req *req)
+{
+    return api_reply_error(req, 403, "forbidden",
+                           "not allowed for this principal");
+}
+
+/* Encodes \p cmd and publishes it keyed by \p key. */
+static enum MHD_Result publish_user_cmd(struct api_req *req,
+                                        struct of_user_cmd *cmd,
+                                        const char *key)
+{
+    struct of_err err;
+    void *value = NULL;
+    size_t len = 0;
+
+    snprintf(cmd->command_id, sizeof(cmd->command_id), "%s", req->command_id);
+    cmd->issued_at = req->started_us;
+    api_actor(req, &cmd->actor);
+    snprintf(cmd->trace_id, sizeof(cmd->trace_id), "%s", req->trace_id);
+    if (of_avro_encode_user_cmd(req->api->avro, cmd, &value, &len, &err) !=
+        OF_OK)
+        return api_reply_error(req, 400, "validation_failed", "%s", err.msg);
+    snprintf(req->resource_type, sizeof(req->resource_type), "user");
+    api_publish(req, req->api->cfg->topics.user_commands, key, value, len,
+                of_avro_user_cmd_type_name(cmd->type), &err);
+    return MHD_YES;
+}
+
+static int email_ok(const char *s)
+{
+    const char *at = strchr(s, '@');
+
+    return at && at != s && at[1] && !strchr(at + 1, '@') &&
+           !strpbrk(s, " \t<>()[],;:\\\"") && strchr(at + 1, '.');
+}
+
+static int url_ok(const char *s)
+{
+    return (strncasecmp(s, "https://", 8) == 0 && s[8]) ||
+           (strncasecmp(s, "http://", 7) == 0 && s[7]);
+}
+
+enum MHD_Result api_post_user(struct api_req *req, json_t *body)
+{
+    static const char *const fields[] = {"email", "username", "avatar_url",
+                                         NULL};
+    struct of_user_cmd *cmd;
+    enum MHD_Result ret = MHD_NO;
+    int present, avatar;
+
+    if (req->who.role == OF_ROLE_USER)
+        return forbidden(req);
+    cmd = calloc(1, sizeof(*cmd));
+    if (!cmd)
+        return MHD_NO;
+    cmd->type = OF_REGISTER_USER;
+    if (!api_only_fields(req, body, fields, &ret) ||
+        !api_get_string(req, body, "email", 1, OF_EMAIL_MAX, cmd->email,
+                        sizeof(cmd->email), &present, &ret) ||
+        !api_get_string(req, body, "username", 1, OF_USERNAME_MAX,
+                        cmd->username, sizeof(cmd->username), &present, &ret) ||
+        !api_get_string(req, body, "avatar_url", 0, 255, cmd->avatar_url,
+                        sizeof(cmd->avatar_url), &avatar, &ret))
+        goto out;
+    if (!email_ok(cmd->email)) {
+        ret = api_reply_error(req, 400, "validation_failed",
+                              "email: is not an email address");
+        goto out;
+    }
+    if (avatar && !url_ok(cmd->avatar_url)) {
+        ret = api_reply_error(req, 400, "validation_failed",
+                              "avatar_url: must be an http or https URL");
+        goto out;
+    }
+    cmd->has_avatar_url = avatar;
+    req->create = 1;
+    if (!api_write_begin(req, &ret))
+        goto out;
+    ret = publish_user_cmd(req, cmd, cmd->email);
+out:
+    free(cmd);
+    return ret;
+}
+
+enum MHD_Result api_post_user_ban(struct api_req *req, int64_t id, int ban)
+{
+    struct of_user_cmd *cmd;
+    enum MHD_Result ret = MHD_NO;
+    char key[24];
+
+    if (req->who.role != OF_ROLE_ADMIN)
+        return forbidden(req);
+    if (!api_write_begin(req, &ret))
+        return ret;
+    cmd = calloc(1, sizeof(*cmd));
+    if (!cmd)
+        return MHD_NO;
+    cmd->type = ban ? OF_BAN_USER : OF_UNBAN_USER;
+    cmd->user_id = id;
+    req->resource_id = id;
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    ret = publish_user_cmd(req, cmd, key);
+    free(cmd);
+    return ret;
+}
+
+int api_load_user(struct api_req *req, int64_t id, struct of_user *u,
+                  int64_t *version, int *found)
+{
+    struct of_err err;
+    struct of_db *db;
+    int rc;
+
+    rc = of_model_redis_get_user(api_redis(req->api), id, u, version, found,
+                                 &err);
+    if (rc == OF_OK && *found)
+        return OF_OK;
+    db = api_db(req->api, &err);
+    if (!db)
+        return OF_EAGAIN;
+    rc = of_model_db_get_user(db, id, u, version, found, &err);
+    if (rc == OF_EAGAIN)
+        api_db_reset(req->api);
+    if (rc != OF_OK)
+        of_warn("user %lld: %s", (long long)id, err.msg);
+    return rc;
+}
+
+enum MHD_Result api_get_user(struct api_req *req, int64_t id)
+{
+    struct of_user *u;
+    int64_t version = 0;
+    int found = 0;
+    enum MHD_Result ret;
+
+    if (!api_may_act_for(req, id))
+        return forbidden(req);
+    u = malloc(sizeof(*u));
+    if (!u)
+        return MHD_NO;
+    if (api_load_user(req, id, u, &version, &found) != OF_OK)
+        ret = api_reply_error(req, 503, "unavailable",
+                              "could not read the user; retry");
+    else if (!found)
+        ret = api_reply_error(req, 404, "not_found", "no such user");
+    else
+        ret = api_reply_json(req, 200, of_user_json(u, version));
+    free(u);
+    return ret;
+}
+
+/* ---- GET /v1/users/{id}/orders: newest first, keyset pagination ---- */
+
+/* cursor = "<last order id>.<hmac>", the HMAC over user and order id, so a
+ * cursor cannot be forged or used for another user's list */
+static void cursor_mac(struct api_req *req, int64_t user_id, int64_t order_id,
+                       char out[33])
+{
+    const char *key = req->api->cfg->auth.cursor_secret[0]
+                          ? req->api->cfg->auth.cursor_secret
+                          : req->api->cfg->auth.jwt_key;
+    char msg[64];
+    unsigned char mac[32];
+    unsigned int len = 0;
+
+    snprintf(msg, sizeof(msg), "%lld:%lld", (long long)user_id,
+             (long long)order_id);
+    HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)msg,
+         strlen(msg), mac, &len);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+static int parse_cursor(struct api_req *req, int64_t user_id, const char *c,
+                        int64_t *after)
+{
+    char id[16], mac[33];
+    const char *dot = strchr(c, '.');
+
+    if (!dot || (size_t)(dot - c) >= sizeof(id) || strlen(dot + 1) != 32)
+        return 0;
+    memcpy(id, c, (size_t)(dot - c));
+    id[dot - c] = '\0';
+    if (!of_parse_id(id, after))
+        return 0;
+    cursor_mac(req, user_id, *after, mac);
+    return CRYPTO_memcmp(mac, dot + 1, 32) == 0;
+}
+
+static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
+{
+    json_t *orders = arg;
+    struct of_order o = {0};
+    (void)ncols;
+    (void)lens;
+
+    o.order_id = strtoll(v[0], NULL, 10);
+    o.user_id = strtoll(v[1], NULL, 10);
+    if (of_avro_order_type_parse(v[2], &o.order_type) != OF_OK ||
+        of_avro_order_status_parse(v[3], &o.order_status) != OF_OK ||
+        of_money_parse(v[4], &o.total_amount) != OF_OK)
+        return 0;
+    o.created_at = strtoll(v[5], NULL, 10) * 1000000;
+    o.updated_at = strtoll(v[6], NULL, 10) * 1000000;
+    json_array_append_new(orders, of_order_json(&o, strtoll(v[7], NULL, 10)));
+    return 0;
+}
+
+static int parse_limit(const char *s, int *limit)
+{
+    char *end;
+    long v;
+
+    if (!s) {
+        *limit = 20;
+        return 1;
+    }
+    v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1)
+        return 0;
+    *limit = v > 100 ? 100 : (int)v;
+    return 1;
+}
+
+enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id)
+{
+    const char *cur = MHD_lookup_connection_value(req->conn,
+                                                  MHD_GET_ARGUMENT_KIND,
+                                                  "cursor");
+    int64_t after = 2147483647;
+    int limit;
+    struct of_err err;
+    struct of_db *db;
+    json_t *orders;
+
+    if (!api_may_act_for(req, id))
+        return forbidden(req);
+    if (!parse_limit(MHD_lookup_connection_value(req->conn,
+                                                 MHD_GET_ARGUMENT_KIND,
+                                                 "limit"),
+                     &limit))
+        return api_reply_error(req, 400, "validation_failed",
+                               "limit: must be an integer from 1 to 100");
+    if (cur && !parse_cursor(req, id, cur, &after))
+        return api_reply_error(req, 400, "validation_failed",
+                               "cursor: is not a cursor of this list");
+    db = api_db(req->api, &err);
+    if (!db)
+        return api_reply_error(req, 503, "unavailable",
+                               "could not read orders; retry");
+    orders = json_array();
+    /* one row more than asked tells whether a next page exists */
+    if (of_db_query(db,
+                    "SELECT order_id, user_id, order_type, order_status, "
+                    "total_amount, UNIX_TIMESTAMP(created_at), "
+                    "UNIX_TIMESTAMP(updated_at), version FROM orders "
+                    "WHERE user_id = ? AND order_id < ? "
+                    "ORDER BY order_id DESC LIMIT ?",
+                    (struct of_db_param[]){OF_DB_I(id), OF_DB_I(after),
+                                           OF_DB_I(limit + 1)},
+                    3, order_row, orders, &err) != OF_OK) {
+        json_decref(orders);
+        if (err.rc == OF_EAGAIN)
+            api_db_reset(req->api);
+        return api_reply_error(req, 503, "unavailable",
+                               "could not read orders; retry");
+    }
+    json_t *next = json_null();
+    if (json_array_size(orders) > (size_t)limit) {
+        json_array_remove(orders, (size_t)limit);
+        json_t *last = json_array_get(orders, (size_t)limit - 1);
+        char c[64], mac[33];
+        int64_t last_id = json_integer_value(json_object_get(last, "order_id"));
+        cursor_mac(req, id, last_id, mac);
+        snprintf(c, sizeof(c), "%lld.%s", (long long)last_id, mac);
+        next = json_string(c);
+    }
+    return api_reply_json(req, 200,
+                          json_pack("{s:o, s:o}", "orders", orders,
+                                    "next_cursor", next));
+}

@@ -1,0 +1,257 @@
+/* of_it: see of_it.h. */
+#include "of_it.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <mysql.h>
+
+extern char **environ;
+
+const char *of_it_env(const char *name)
+{
+    const char *v = getenv(name);
+
+    if (!v || !*v)
+        fail_msg("%s is not set: run under tests/lib/with-stack.sh", name);
+    return v;
+}
+
+struct of_config *of_it_config(const char *extra_ini)
+{
+    static const char *const map[][2] = {
+        {"ORDERFLOW_TEST_MYSQL_HOST", "ORDERFLOW_MYSQL_HOST"},
+        {"ORDERFLOW_TEST_MYSQL_PORT", "ORDERFLOW_MYSQL_PORT"},
+        {"ORDERFLOW_TEST_MYSQL_USER", "ORDERFLOW_MYSQL_USER"},
+        {"ORDERFLOW_TEST_MYSQL_PASSWORD", "ORDERFLOW_MYSQL_PASSWORD"},
+        {"ORDERFLOW_TEST_MYSQL_DATABASE", "ORDERFLOW_MYSQL_DATABASE"},
+        {"ORDERFLOW_TEST_REDIS_HOST", "ORDERFLOW_REDIS_HOST"},
+        {"ORDERFLOW_TEST_REDIS_PORT", "ORDERFLOW_REDIS_PORT"},
+        {"ORDERFLOW_TEST_KAFKA_BOOTSTRAP", "ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS"},
+    };
+    char text[4096];
+    struct of_err err;
+    struct of_config *cfg;
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (!getenv(map[i][1]))
+            setenv(map[i][1], of_it_env(map[i][0]), 1);
+    }
+    if (!getenv("ORDERFLOW_AUTH_JWT_KEY"))
+        setenv("ORDERFLOW_AUTH_JWT_KEY", OF_IT_JWT_KEY, 1);
+    snprintf(text, sizeof(text), "[log]\nlevel = warn\n%s",
+             extra_ini ? extra_ini : "");
+    cfg = of_config_load_string(text, "integration.ini", &err);
+    if (!cfg)
+        fail_msg("test config: %s", err.msg);
+    return cfg;
+}
+
+void of_it_unique(char *out, size_t cap, const char *prefix)
+{
+    static int n;
+
+    snprintf(out, cap, "%s-%d-%d-%ld", prefix, (int)getpid(), ++n,
+             (long)time(NULL));
+}
+
+void of_it_root_sql(const char *sql)
+{
+    MYSQL *m = mysql_init(NULL);
+
+    if (!mysql_real_connect(m, NULL, "root", NULL, NULL, 0,
+                            of_it_env("ORDERFLOW_TEST_MYSQL_ROOT_SOCKET"), 0))
+        fail_msg("root connect: %s", mysql_error(m));
+    /* test-only: the SQL is the test's own literal text */
+    if (mysql_real_query(m, sql, strlen(sql)) != 0)
+        fail_msg("root SQL \"%s\": %s", sql, mysql_error(m));
+    mysql_close(m);
+}
+
+int of_it_free_port(void)
+{
+    struct sockaddr_in a = {0};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("could not find a free port");
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+int of_it_spawn(char *const *argv, char *const *env, const char *log)
+{
+    int pid = fork();
+
+    if (pid < 0)
+        fail_msg("fork failed");
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        for (; env && *env; env++)
+            putenv(*env);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int of_it_stop(int pid, int sig, int timeout_s)
+{
+    int status = 0;
+
+    kill(pid, sig);
+    for (int i = 0; i < timeout_s * 20; i++) {
+        int r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status)
+                                     : 128 + WTERMSIG(status);
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+long long of_it_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct grow {
+    char *p;
+    size_t n;
+};
+
+static size_t on_data(char *data, size_t size, size_t n, void *arg)
+{
+    struct grow *g = arg;
+    char *p = realloc(g->p, g->n + size * n + 1);
+
+    if (!p)
+        return 0;
+    memcpy(p + g->n, data, size * n);
+    g->n += size * n;
+    p[g->n] = '\0';
+    g->p = p;
+    return size * n;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct of_it_resp *resp = arg;
+    size_t len = size * n;
+    char line[512];
+
+    snprintf(line, sizeof(line), "%.*s", (int)len, data);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strncasecmp(line, "Location: ", 10) == 0)
+        snprintf(resp->location, sizeof(resp->location), "%.255s", line + 10);
+    if (strncasecmp(line, "Allow: ", 7) == 0)
+        snprintf(resp->allow, sizeof(resp->allow), "%.63s", line + 7);
+    return len;
+}
+
+void of_it_http(int port, const char *method, const char *path,
+                const char *const *headers, const char *body,
+                struct of_it_resp *resp)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    struct grow g = {0};
+    char url[1024];
+    CURLcode rc;
+
+    memset(resp, 0, sizeof(*resp));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    for (; headers && *headers; headers++)
+        h = curl_slist_append(h, *headers);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 40L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    resp->body = g.p ? g.p : strdup("");
+}
+
+void of_it_resp_free(struct of_it_resp *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+}
+
+void of_it_wait_http(int port, int timeout_s)
+{
+    long long until = of_it_now_us() + timeout_s * 1000000LL;
+
+    while (of_it_now_us() < until) {
+        CURL *c = curl_easy_init();
+        char url[128];
+        long status = 0;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 1L);
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        if (status == 200)
+            return;
+        usleep(100000);
+    }
+    fail_msg("http://127.0.0.1:%d/healthz did not answer 200 in %d s", port,
+             timeout_s);
+}
+
+void of_it_sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    rc = system(cmd);
+    if (rc != 0)
+        fail_msg("command failed (%d): %s", rc, cmd);
+}
