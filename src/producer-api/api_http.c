@@ -565,14 +565,14 @@ int api_http_start(struct api *api, struct of_err *err)
                           cfg->api.listen_address);
     api->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->api.port, NULL, NULL, on_request, api,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, as MHD wants */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api.connection_limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->api.per_ip_connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
     if (!api->mhd)
         return of_err_set(err, OF_EFATAL,
                           "could not listen on %s:%d (in use, or no "
