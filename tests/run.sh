@@ -47,7 +47,7 @@ fi
 if [ "$asan" = 1 ]; then
     echo "== sanitizer build (ASan + UBSan): unit tests"
     cmake -S "$root" -B "$root/build-asan" -DOF_SANITIZE=ON \
-        -DCMAKE_BUILD_TYPE=Debug >/dev/null
+        -DOF_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
     cmake --build "$root/build-asan" -j"$jobs" >/dev/null
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -56,7 +56,8 @@ if [ "$asan" = 1 ]; then
 fi
 
 echo "== normal build: unit and integration tests"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DOF_BUILD_TESTS=ON >/dev/null
 cmake --build "$root/build" -j"$jobs" >/dev/null
 ctest --test-dir "$root/build" --output-on-failure \
     ${ctest_args[@]+"${ctest_args[@]}"}

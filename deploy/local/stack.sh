@@ -20,7 +20,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 local_dir=$root/.local
 run=$local_dir/run
 logs=$local_dir/logs
-bin=$root/build
+bin=$local_dir/build
 conf=$local_dir/orderflow.ini
 ports=$local_dir/ports.env
 
