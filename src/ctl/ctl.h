@@ -13,6 +13,7 @@ int ctl_migrate(struct of_config *cfg, int argc, char **argv);
 int ctl_topics(struct of_config *cfg, int argc, char **argv);
 int ctl_token(struct of_config *cfg, int argc, char **argv);
 int ctl_apikey(struct of_config *cfg, int argc, char **argv);
+int ctl_rebuild(struct of_config *cfg, int argc, char **argv);
 
 /** @brief Print "orderflowctl: fmt" to stderr. */
 void ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

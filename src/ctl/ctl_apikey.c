@@ -11,7 +11,10 @@
 static const char usage[] =
     "usage: orderflowctl apikey create --name NAME --role "
     "user|service|admin\n"
-    "Prints a new API key once; only its SHA-256 is stored in api_keys.\n";
+    "       orderflowctl apikey revoke --name NAME\n"
+    "create prints a new API key once; only its SHA-256 is stored in "
+    "api_keys.\n"
+    "revoke stops it working (the API caches keys for at most 10 s).\n";
 
 static int valid_name(const char *name)
 {
@@ -68,6 +71,34 @@ static int create(struct of_config *cfg, const char *name, int role)
     return 0;
 }
 
+static int revoke(struct of_config *cfg, const char *name)
+{
+    struct of_err err = {0};
+    uint64_t n = 0;
+    struct of_db *db = of_db_open(cfg, &err);
+    int rc;
+
+    if (!db) {
+        ctl_fail("%s", err.msg);
+        return 1;
+    }
+    rc = of_db_exec(db,
+                    "UPDATE api_keys SET revoked_at = NOW() "
+                    "WHERE name = ? AND revoked_at IS NULL",
+                    (struct of_db_param[]){OF_DB_S(name)}, 1, &n, &err);
+    of_db_close(db);
+    if (rc != OF_OK) {
+        ctl_fail("could not revoke API key: %s", err.msg);
+        return 1;
+    }
+    if (n == 0) {
+        ctl_fail("no active API key named \"%s\"", name);
+        return 1;
+    }
+    printf("API key \"%s\" revoked\n", name);
+    return 0;
+}
+
 int ctl_apikey(struct of_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {{"name", required_argument, 0, 'n'},
@@ -77,7 +108,8 @@ int ctl_apikey(struct of_config *cfg, int argc, char **argv)
     const char *name = NULL;
     int role = -1, c;
 
-    if (argc < 2 || strcmp(argv[1], "create") != 0) {
+    int creating = argc >= 2 && strcmp(argv[1], "create") == 0;
+    if (argc < 2 || (!creating && strcmp(argv[1], "revoke") != 0)) {
         if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
             fputs(usage, stdout);
             return 0;
@@ -99,7 +131,8 @@ int ctl_apikey(struct of_config *cfg, int argc, char **argv)
             return 2;
         }
     }
-    if (!name || role < 0 || optind != argc - 1) {
+    if (!name || (creating && role < 0) || (!creating && role >= 0) ||
+        optind != argc - 1) {
         fputs(usage, stderr);
         return 2;
     }
@@ -107,5 +140,5 @@ int ctl_apikey(struct of_config *cfg, int argc, char **argv)
         ctl_fail("--name: 1 to 64 of A-Z a-z 0-9 . _ -");
         return 2;
     }
-    return create(cfg, name, role);
+    return creating ? create(cfg, name, role) : revoke(cfg, name);
 }

@@ -20,6 +20,9 @@ static const char usage[] =
     "  apikey create --name NAME --role ROLE\n"
     "                                    print a new API key once, store its "
     "hash\n"
+    "  apikey revoke --name NAME         the key stops working (within 10 s)\n"
+    "  rebuild-read-model (--user ID | --all)\n"
+    "                                    rewrite Redis from MySQL\n"
     "\n"
     "Options:\n"
     "  --config FILE   configuration (default $ORDERFLOW_CONFIG, else\n"
@@ -38,6 +41,7 @@ static const struct {
     {"topics", ctl_topics},
     {"token", ctl_token},
     {"apikey", ctl_apikey},
+    {"rebuild-read-model", ctl_rebuild},
 };
 
 void ctl_fail(const char *fmt, ...)
