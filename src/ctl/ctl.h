@@ -14,6 +14,8 @@ int ctl_topics(struct of_config *cfg, int argc, char **argv);
 int ctl_token(struct of_config *cfg, int argc, char **argv);
 int ctl_apikey(struct of_config *cfg, int argc, char **argv);
 int ctl_rebuild(struct of_config *cfg, int argc, char **argv);
+int ctl_replay(struct of_config *cfg, int argc, char **argv);
+int ctl_dlq(struct of_config *cfg, int argc, char **argv);
 
 /** @brief Print "orderflowctl: fmt" to stderr. */
 void ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

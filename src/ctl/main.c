@@ -23,6 +23,11 @@ static const char usage[] =
     "  apikey revoke --name NAME         the key stops working (within 10 s)\n"
     "  rebuild-read-model (--user ID | --all)\n"
     "                                    rewrite Redis from MySQL\n"
+    "  replay --topic T [--partition P] (--from-offset O | --from-time T)\n"
+    "         [--to-offset O | --to-time T] [--dry-run]\n"
+    "                                    re-apply a range of commands\n"
+    "  dlq list [--limit N]              show dead letters, decoded\n"
+    "  dlq redrive (--offset O | --all)  send dead letters back\n"
     "\n"
     "Options:\n"
     "  --config FILE   configuration (default $ORDERFLOW_CONFIG, else\n"
@@ -42,6 +47,8 @@ static const struct {
     {"token", ctl_token},
     {"apikey", ctl_apikey},
     {"rebuild-read-model", ctl_rebuild},
+    {"replay", ctl_replay},
+    {"dlq", ctl_dlq},
 };
 
 void ctl_fail(const char *fmt, ...)
