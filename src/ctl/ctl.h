@@ -16,6 +16,7 @@ int ctl_apikey(struct of_config *cfg, int argc, char **argv);
 int ctl_rebuild(struct of_config *cfg, int argc, char **argv);
 int ctl_replay(struct of_config *cfg, int argc, char **argv);
 int ctl_dlq(struct of_config *cfg, int argc, char **argv);
+int ctl_events(struct of_config *cfg, int argc, char **argv);
 
 /** @brief Print "orderflowctl: fmt" to stderr. */
 void ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -27,7 +27,10 @@ static const char usage[] =
     "         [--to-offset O | --to-time T] [--dry-run]\n"
     "                                    re-apply a range of commands\n"
     "  dlq list [--limit N]              show dead letters, decoded\n"
-    "  dlq redrive (--offset O | --all)  send dead letters back\n"
+    "  dlq redrive (--offset [P:]O | --all)\n"
+    "                                    send dead letters back\n"
+    "  events tail --topic T [--from-beginning] [--json]\n"
+    "                                    print events as they arrive\n"
     "\n"
     "Options:\n"
     "  --config FILE   configuration (default $ORDERFLOW_CONFIG, else\n"
@@ -49,6 +52,7 @@ static const struct {
     {"rebuild-read-model", ctl_rebuild},
     {"replay", ctl_replay},
     {"dlq", ctl_dlq},
+    {"events", ctl_events},
 };
 
 void ctl_fail(const char *fmt, ...)
