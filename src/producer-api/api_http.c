@@ -342,7 +342,10 @@ static enum MHD_Result route(struct api_req *req)
                                                      : "/metrics";
         return health(req, seg[0]);
     }
-    if (n < 2 || strcmp(seg[0], "v1") != 0)
+    /* strict paths: no trailing slash, no empty segment (%00 cuts the
+     * decoded path short, which must not land on another route) */
+    if (n < 2 || strcmp(seg[0], "v1") != 0 ||
+        req->url[strlen(req->url) - 1] == '/' || strstr(req->url, "//"))
         return api_reply_error(req, 404, "not_found", "no such resource");
     if (strcmp(seg[1], "users") == 0 || strcmp(seg[1], "orders") == 0 ||
         strcmp(seg[1], "commands") == 0) {
@@ -495,6 +498,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *con_cls = req;
         api->inflight++;
         trace_id_init(req);
+        if (strlen(url) >= sizeof(req->url))
+            return api_reply_error(req, 414, "uri_too_long",
+                                   "the path is longer than %zu bytes",
+                                   sizeof(req->url) - 1);
         if (early_answer(req, &ret))
             return ret;
         return MHD_YES;

@@ -22,6 +22,8 @@
 #include <curl/curl.h>
 #include <mysql.h>
 
+#include "of_kafka.h"
+
 extern char **environ;
 
 const char *of_it_env(const char *name)
@@ -254,4 +256,53 @@ void of_it_sh(const char *fmt, ...)
     rc = system(cmd);
     if (rc != 0)
         fail_msg("command failed (%d): %s", rc, cmd);
+}
+
+/* 1 if every partition's committed offset equals its high watermark */
+static int caught_up(rd_kafka_t *rk, const char *topic, int n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    int ok = 1;
+
+    for (int p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p);
+    if (rd_kafka_committed(rk, l, 5000) != 0)
+        ok = 0;
+    for (int p = 0; ok && p < n; p++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 5000))
+            ok = 0;
+        else if (hi > lo && l->elems[p].offset != hi)
+            ok = 0;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return ok;
+}
+
+void of_it_wait_caught_up(const struct of_config *cfg, const char *group,
+                          const char *topic, int timeout_s)
+{
+    struct of_err err;
+    const char *extra[] = {"group.id", group, NULL};
+    rd_kafka_conf_t *conf = of_kafka_conf_new(cfg, extra, &err);
+    rd_kafka_t *rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, &err);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    long long until = of_it_now_us() + timeout_s * 1000000LL;
+    int n, ok = 0;
+
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != 0)
+        fail_msg("no metadata for %s", topic);
+    n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    while (!ok && of_it_now_us() < until) {
+        ok = caught_up(rk, topic, n);
+        if (!ok)
+            usleep(200000);
+    }
+    rd_kafka_destroy(rk);
+    if (!ok)
+        fail_msg("group %s did not catch up on %s within %d s", group, topic,
+                 timeout_s);
 }

@@ -72,6 +72,13 @@ void of_it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** @returns microseconds on a monotonic clock. */
 long long of_it_now_us(void);
 
+/**
+ * @brief Wait until consumer group \p group has committed the end of every
+ *        partition of \p topic (its lag is 0); fails the test otherwise.
+ */
+void of_it_wait_caught_up(const struct of_config *cfg, const char *group,
+                          const char *topic, int timeout_s);
+
 #define OF_IT_JWT_KEY "it-secret-0123456789abcdef0123456789"
 
 #endif
