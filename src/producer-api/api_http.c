@@ -211,6 +211,8 @@ static int split(char *path, char **seg, int max)
     return n;
 }
 
+static int content_type_ok(struct api_req *req);
+
 static json_t *parse_body(struct api_req *req, int required,
                           enum MHD_Result *ret)
 {
@@ -219,6 +221,12 @@ static json_t *parse_body(struct api_req *req, int required,
 
     if (req->body_len == 0 && !required)
         return json_object();
+    if (req->body_len > 0 && !content_type_ok(req)) {
+        *ret = api_reply_error(req, 415, "unsupported_media_type",
+                               "Content-Type must be application/json "
+                               "(UTF-8)");
+        return NULL;
+    }
     body = json_loadb(req->body ? req->body : "", req->body_len,
                       JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
@@ -468,10 +476,6 @@ static enum MHD_Result final_call(struct api_req *req)
         return api_reply_error(req, 413, "body_too_large",
                                "request body is larger than %d bytes",
                                req->api->cfg->api.max_body_bytes);
-    if (req->body_len > 0 && !content_type_ok(req))
-        return api_reply_error(req, 415, "unsupported_media_type",
-                               "Content-Type must be application/json "
-                               "(UTF-8)");
     return route(req);
 }
 

@@ -1,13 +1,34 @@
 /*
  * orderflow-worker: --role commands applies commands in MySQL and Redis;
- * --role outbox relays committed events to Kafka (CONTRACT §1). Wiring only.
+ * --role outbox relays committed events to Kafka (CONTRACT §1). Wiring
+ * only: arguments, configuration, signals, /metrics, the role, teardown in
+ * reverse.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "of_cli.h"
+#include "of_log.h"
+#include "of_metrics.h"
+#include "worker_commands.h"
+#include "worker_outbox.h"
+#include "worker_metrics.h"
+
+typedef int (*role_fn)(const struct of_config *cfg,
+                       struct of_metrics *metrics,
+                       volatile sig_atomic_t *running);
+
+/* The roles; run is NULL for a role this build does not have yet. */
+static const struct role {
+    const char *name;
+    role_fn run;
+} roles[] = {
+    {"commands", worker_commands_run},
+    {"outbox", worker_outbox_run},
+};
 
 static const char usage[] =
     "usage: orderflow-worker --role commands|outbox [--config FILE]\n"
@@ -26,7 +47,88 @@ static const char usage[] =
     "\n"
     "SIGTERM or SIGINT: finish the batch, commit, leave the group.\n";
 
-int main(int argc, char **argv)
+/* Cleared by SIGTERM and SIGINT; the role's loop checks it between polls. */
+static volatile sig_atomic_t running = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* restart interrupted reads: a MySQL or Redis call cut short by the
+     * signal would look like a failure of the message being finished */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* a peer closing a socket (Redis, MySQL) must be an error, not death */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static const struct role *find_role(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (strcmp(roles[i].name, name) == 0)
+            return &roles[i];
+    }
+    return NULL;
+}
+
+/* --metrics-port: 0..65535, or -1 when malformed */
+static int parse_port(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    return *s && !*end && v >= 0 && v <= 65535 ? (int)v : -1;
+}
+
+/* Serves /metrics, runs the role, stops serving. */
+static int
+run_role(const struct role *role, const struct of_config *cfg, int port)
+{
+    struct of_metrics *metrics = of_metrics_new();
+    struct worker_http *http = NULL;
+    struct of_err err = {0};
+    int status = 1;
+
+    if (!metrics) {
+        of_error("out of memory");
+        return 1;
+    }
+    if (port > 0) {
+        http = worker_http_start(metrics, port, &err);
+        if (!http) {
+            of_error("%s", err.msg);
+            goto out;
+        }
+    }
+    of_info("orderflow-worker %s starting, role %s, metrics port %d",
+            OF_VERSION, role->name, port);
+    status = role->run(cfg, metrics, &running);
+    of_info("orderflow-worker stopped (exit status %d)", status);
+out:
+    worker_http_stop(http);
+    of_metrics_destroy(metrics);
+    return status;
+}
+
+struct args {
+    const char *config_path;
+    const char *role;
+    const char *port;
+    int check;
+};
+
+/* @returns -1 to go on, or the exit status (--help and the like, errors) */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
         {"role", required_argument, 0, 'r'},
@@ -36,21 +138,19 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    const char *config_path =
-        of_cli_take_config(&argc, argv, "orderflow-worker");
-    const char *role = NULL;
-    int check = 0, c;
-    struct of_config *cfg;
+    int c;
 
+    a->config_path = of_cli_take_config(&argc, argv, "orderflow-worker");
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'r':
-            role = optarg;
+            a->role = optarg;
             break;
         case 'm':
+            a->port = optarg;
             break;
         case 'c':
-            check = 1;
+            a->check = 1;
             break;
         case 'H':
             of_config_help(stdout);
@@ -66,21 +166,52 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!check && (!role || (strcmp(role, "commands") != 0 &&
-                             strcmp(role, "outbox") != 0))) {
+    if (optind < argc) {
+        fprintf(stderr, "orderflow-worker: unexpected argument \"%s\"\n",
+                argv[optind]);
+        return 2;
+    }
+    if (a->port && parse_port(a->port) < 0) {
+        fprintf(stderr,
+                "orderflow-worker: --metrics-port must be 0..65535, "
+                "not \"%s\"\n",
+                a->port);
+        return 2;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    const struct role *role;
+    struct of_config *cfg;
+    int status = parse_args(argc, argv, &a);
+
+    if (status >= 0)
+        return status;
+    role = find_role(a.role);
+    if (!a.check && !role) {
         fprintf(stderr, "orderflow-worker: --role commands|outbox is "
                         "required\n");
         return 2;
     }
-    cfg = of_cli_config(config_path, "orderflow-worker");
+    if (!a.check && !role->run) {
+        fprintf(stderr, "orderflow-worker: --role %s is not implemented yet\n",
+                role->name);
+        return 2;
+    }
+    cfg = of_cli_config(a.config_path, "orderflow-worker");
     if (!cfg)
         return 2;
-    if (check) {
+    if (a.check) {
         of_config_dump(cfg, stdout);
         of_config_destroy(cfg);
         return 0;
     }
-    fprintf(stderr, "orderflow-worker: role %s is not built yet\n", role);
+    install_signals();
+    status = run_role(role, cfg,
+                      a.port ? parse_port(a.port) : cfg->worker.metrics_port);
     of_config_destroy(cfg);
-    return 1;
+    return status;
 }

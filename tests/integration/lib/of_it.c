@@ -102,10 +102,27 @@ int of_it_free_port(void)
     return port;
 }
 
+/* Every process a test starts; whatever is still running when the test
+ * program exits (a failed assertion skips the test's own stop) is killed,
+ * so no relay or worker outlives its test and steals another's work. */
+static int spawned[64];
+static int nspawned;
+
+static void kill_spawned(void)
+{
+    for (int i = 0; i < nspawned; i++) {
+        if (spawned[i] > 0 && kill(spawned[i], SIGKILL) == 0)
+            waitpid(spawned[i], NULL, 0);
+    }
+}
+
 int of_it_spawn(char *const *argv, char *const *env, const char *log)
 {
-    int pid = fork();
+    int pid;
 
+    if (nspawned == 0)
+        atexit(kill_spawned);
+    pid = fork();
     if (pid < 0)
         fail_msg("fork failed");
     if (pid == 0) {
@@ -120,13 +137,24 @@ int of_it_spawn(char *const *argv, char *const *env, const char *log)
         execv(argv[0], argv);
         _exit(127);
     }
+    if (nspawned < 64)
+        spawned[nspawned++] = pid;
     return pid;
+}
+
+static void forget(int pid)
+{
+    for (int i = 0; i < nspawned; i++) {
+        if (spawned[i] == pid)
+            spawned[i] = 0;
+    }
 }
 
 int of_it_stop(int pid, int sig, int timeout_s)
 {
     int status = 0;
 
+    forget(pid);
     kill(pid, sig);
     for (int i = 0; i < timeout_s * 20; i++) {
         int r = waitpid(pid, &status, WNOHANG);

@@ -1,0 +1,414 @@
+/*
+ * worker_apply: the transaction frame shared by every command type, the
+ * commands and outbox rows, and the snapshots. See worker_apply.h.
+ *
+ * Statement order inside a transaction: the dedupe lookup (a plain read,
+ * no lock), then the aggregate's row lock, the change, the outbox row, and
+ * the commands row last. A duplicate that another worker is applying at
+ * the same moment passes the lookup, then either waits on the aggregate's
+ * row lock or on the commands primary key, and fails with ER_DUP_ENTRY on
+ * the commands row once the other commits: we roll back everything we
+ * did, so the effect stays single.
+ */
+#include "worker_apply_int.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysqld_error.h>
+
+#include "of_log.h"
+#include "of_money.h"
+#include "of_uuid.h"
+
+/* commands.trace_id and outbox.trace_id are VARCHAR(64) while a command's
+ * trace id may have 128 bytes: the column keeps a prefix (the event keeps
+ * all of it), cut before a UTF-8 continuation byte so it stays valid. */
+#define TRACE_COL_MAX 64
+
+struct worker_apply *worker_apply_new(struct worker_sql *db,
+                                      const struct of_avro *avro)
+{
+    struct worker_apply *wa = calloc(1, sizeof(*wa));
+
+    if (!wa)
+        return NULL;
+    wa->db = db;
+    wa->avro = avro;
+    return wa;
+}
+
+void worker_apply_destroy(struct worker_apply *wa)
+{
+    free(wa);
+}
+
+/* Copies at most \p max bytes of \p s, not splitting a UTF-8 sequence. */
+static void clip_utf8(char *out, size_t max, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+void apply_reject(struct worker_apply *wa,
+                  const char *code,
+                  const char *fmt,
+                  ...)
+{
+    struct of_cmd_status *st = &wa->out->cmd;
+    char msg[sizeof(st->error_message)];
+    va_list ap;
+
+    wa->out->result = WORKER_REJECTED;
+    st->status = OF_CMD_REJECTED;
+    snprintf(st->error_code, sizeof(st->error_code), "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* error_message is VARCHAR(255) */
+    clip_utf8(st->error_message, sizeof(st->error_message) - 1, msg);
+}
+
+/* ---- snapshots ---- */
+
+static int user_from_row(const struct worker_sql_row *row,
+                         struct of_user *u,
+                         int64_t *version)
+{
+    const char *const *v = row->v;
+
+    memset(u, 0, sizeof(*u));
+    if (!v[0] || !v[1] || !v[2] || !v[3] || !v[5] || !v[6] ||
+        strlen(v[1]) >= sizeof(u->email) ||
+        strlen(v[2]) >= sizeof(u->username) ||
+        (v[4] && strlen(v[4]) >= sizeof(u->avatar_url)))
+        return OF_EINVAL;
+    u->user_id = strtoll(v[0], NULL, 10);
+    snprintf(u->email, sizeof(u->email), "%s", v[1]);
+    snprintf(u->username, sizeof(u->username), "%s", v[2]);
+    u->registration_date = worker_sql_unix_us(v[3]);
+    u->has_avatar_url = v[4] != NULL;
+    snprintf(u->avatar_url, sizeof(u->avatar_url), "%s", v[4] ? v[4] : "");
+    u->is_banned = strcmp(v[5], "0") != 0;
+    *version = strtoll(v[6], NULL, 10);
+    return OF_OK;
+}
+
+static int order_from_row(const struct worker_sql_row *row,
+                          struct of_order *o,
+                          int64_t *version)
+{
+    const char *const *v = row->v;
+
+    memset(o, 0, sizeof(*o));
+    for (int i = 0; i < 8; i++) {
+        if (!v[i])
+            return OF_EINVAL;
+    }
+    if (of_avro_order_type_parse(v[2], &o->order_type) != OF_OK ||
+        of_avro_order_status_parse(v[3], &o->order_status) != OF_OK ||
+        of_money_parse(v[4], &o->total_amount) != OF_OK)
+        return OF_EINVAL;
+    o->order_id = strtoll(v[0], NULL, 10);
+    o->user_id = strtoll(v[1], NULL, 10);
+    o->created_at = worker_sql_unix_us(v[5]);
+    o->updated_at = worker_sql_unix_us(v[6]);
+    *version = strtoll(v[7], NULL, 10);
+    return OF_OK;
+}
+
+int apply_read_user(struct worker_apply *wa,
+                    enum worker_sql_id how,
+                    int64_t id,
+                    int *found,
+                    struct of_err *err)
+{
+    struct worker_sql_row row;
+    struct worker_outcome *out = wa->out;
+    int rc;
+
+    out->has_user = 0;
+    rc = worker_sql_run(wa->db, how, (struct of_db_param[]){OF_DB_I(id)}, 1,
+                        &row, NULL, err);
+    *found = rc == OF_OK && row.found;
+    if (!*found)
+        return rc;
+    if (user_from_row(&row, &out->user, &out->user_version) != OF_OK)
+        return of_err_set(err, OF_EINVAL,
+                          "user %lld in MySQL cannot be shown: a column is "
+                          "empty or too long",
+                          (long long)id);
+    out->has_user = 1;
+    return OF_OK;
+}
+
+int apply_read_order(struct worker_apply *wa,
+                     enum worker_sql_id how,
+                     int64_t id,
+                     int *found,
+                     struct of_err *err)
+{
+    struct worker_sql_row row;
+    struct worker_outcome *out = wa->out;
+    int rc;
+
+    out->has_order = 0;
+    rc = worker_sql_run(wa->db, how, (struct of_db_param[]){OF_DB_I(id)}, 1,
+                        &row, NULL, err);
+    *found = rc == OF_OK && row.found;
+    if (!*found)
+        return rc;
+    if (order_from_row(&row, &out->order, &out->order_version) != OF_OK)
+        return of_err_set(err, OF_EINVAL,
+                          "order %lld in MySQL cannot be shown: bad type, "
+                          "status or amount",
+                          (long long)id);
+    out->has_order = 1;
+    return OF_OK;
+}
+
+/* ---- outbox ---- */
+
+static int outbox_insert(struct worker_apply *wa,
+                         const char *aggtype,
+                         int64_t aggid,
+                         const char *type,
+                         const void *payload,
+                         size_t len,
+                         const char *event_id,
+                         int64_t version,
+                         struct of_err *err)
+{
+    char id[24], trace[TRACE_COL_MAX + 1];
+
+    snprintf(id, sizeof(id), "%lld", (long long)aggid);
+    clip_utf8(trace, TRACE_COL_MAX, wa->c->trace_id);
+    const struct of_db_param p[] = {
+        OF_DB_S(aggtype),           OF_DB_S(id),       OF_DB_S(type),
+        OF_DB_B(payload, len),      OF_DB_S(event_id), OF_DB_I(version),
+        OF_DB_S(wa->c->command_id), OF_DB_S(trace),
+    };
+    return worker_sql_run(wa->db, WSQL_OUTBOX_INSERT, p, 8, NULL, NULL, err);
+}
+
+int apply_user_event(struct worker_apply *wa,
+                     enum of_user_event_type type,
+                     struct of_err *err)
+{
+    struct of_user_event *ev = &wa->ev.user;
+    void *payload = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    of_uuid_v4(ev->event_id);
+    ev->occurred_at = wa->now;
+    ev->version = wa->out->user_version;
+    ev->type = type;
+    snprintf(ev->command_id, sizeof(ev->command_id), "%s", wa->c->command_id);
+    snprintf(ev->trace_id, sizeof(ev->trace_id), "%s", wa->c->trace_id);
+    ev->user = wa->out->user;
+    rc = of_avro_encode_user_event(wa->avro, ev, &payload, &len, err);
+    if (rc == OF_OK)
+        rc = outbox_insert(wa, "user", ev->user.user_id,
+                           of_avro_user_event_type_name(type), payload, len,
+                           ev->event_id, ev->version, err);
+    free(payload);
+    return rc;
+}
+
+int apply_order_event(struct worker_apply *wa,
+                      enum of_order_event_type type,
+                      struct of_err *err)
+{
+    struct of_order_event *ev = &wa->ev.order;
+    void *payload = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(ev, 0, sizeof(*ev));
+    of_uuid_v4(ev->event_id);
+    ev->occurred_at = wa->now;
+    ev->version = wa->out->order_version;
+    ev->type = type;
+    snprintf(ev->command_id, sizeof(ev->command_id), "%s", wa->c->command_id);
+    snprintf(ev->trace_id, sizeof(ev->trace_id), "%s", wa->c->trace_id);
+    ev->order = wa->out->order;
+    rc = of_avro_encode_order_event(wa->avro, ev, &payload, &len, err);
+    if (rc == OF_OK)
+        rc = outbox_insert(wa, "order", ev->order.order_id,
+                           of_avro_order_event_type_name(type), payload, len,
+                           ev->event_id, ev->version, err);
+    free(payload);
+    return rc;
+}
+
+/* ---- the commands row ---- */
+
+/* Inserts the commands row; *dup is set when a duplicate of this command
+ * committed its row first (a zombie worker, a concurrent replay). */
+static int insert_command(struct worker_apply *wa, int *dup, struct of_err *err)
+{
+    const struct of_cmd_status *st = &wa->out->cmd;
+    const struct worker_msg *msg = wa->msg;
+    char accepted[WSQL_TIME_SIZE], completed[WSQL_TIME_SIZE];
+    char trace[TRACE_COL_MAX + 1];
+    int rejected = st->status == OF_CMD_REJECTED, rc;
+
+    worker_sql_time(st->accepted_at, accepted);
+    worker_sql_time(st->completed_at, completed);
+    clip_utf8(trace, TRACE_COL_MAX, wa->c->trace_id);
+    const struct of_db_param p[] = {
+        OF_DB_S(st->command_id),
+        OF_DB_S(wa->c->command_type),
+        OF_DB_S(of_cmd_status_name(st->status)),
+        OF_DB_S(st->resource_type),
+        /* commands.resource_id is INT: an id past it names nothing that
+         * can exist (a rejection), so the row says none */
+        st->resource_id > 0 && st->resource_id <= INT32_MAX
+            ? OF_DB_I(st->resource_id)
+            : OF_DB_NULLP,
+        rejected ? OF_DB_S(st->error_code) : OF_DB_NULLP,
+        rejected ? OF_DB_S(st->error_message) : OF_DB_NULLP,
+        OF_DB_S(st->actor_id),
+        OF_DB_S(trace),
+        OF_DB_S(accepted),
+        OF_DB_S(completed),
+        OF_DB_S(msg->topic),
+        OF_DB_I(msg->partition),
+        OF_DB_I(msg->offset),
+    };
+    *dup = 0;
+    rc = worker_sql_run(wa->db, WSQL_CMD_INSERT, p, 14, NULL, NULL, err);
+    if (rc == OF_EINVAL && worker_sql_errno(wa->db) == ER_DUP_ENTRY) {
+        *dup = 1;
+        return OF_OK;
+    }
+    return rc;
+}
+
+/* Fills wa->out from the commands row of a command applied before, and the
+ * current snapshot of its resource, for the read model to catch up. */
+static int load_done(struct worker_apply *wa,
+                     const struct worker_sql_row *row,
+                     struct of_err *err)
+{
+    struct of_cmd_status *st = &wa->out->cmd;
+    const char *const *v = row->v;
+    int found;
+
+    wa->out->result = WORKER_DUPLICATE;
+    st->status = v[0] && strcmp(v[0], "rejected") == 0 ? OF_CMD_REJECTED
+                                                       : OF_CMD_APPLIED;
+    snprintf(st->resource_type, sizeof(st->resource_type), "%s",
+             v[1] ? v[1] : "");
+    st->resource_id = v[2] ? strtoll(v[2], NULL, 10) : 0;
+    snprintf(st->error_code, sizeof(st->error_code), "%s", v[3] ? v[3] : "");
+    snprintf(st->error_message, sizeof(st->error_message), "%s",
+             v[4] ? v[4] : "");
+    snprintf(st->actor_id, sizeof(st->actor_id), "%s", v[5] ? v[5] : "");
+    st->accepted_at = worker_sql_unix_us(v[6]);
+    st->completed_at = worker_sql_unix_us(v[7]);
+    /* row borrows the connection's buffers: done with it from here on */
+    if (st->resource_id == 0)
+        return OF_OK;
+    if (strcmp(st->resource_type, "user") == 0)
+        return apply_read_user(wa, WSQL_USER_GET, st->resource_id, &found, err);
+    return apply_read_order(wa, WSQL_ORDER_GET, st->resource_id, &found, err);
+}
+
+/* The dedupe lookup; *found is set if the command was applied before. */
+static int find_done(struct worker_apply *wa, int *found, struct of_err *err)
+{
+    struct worker_sql_row row;
+    int rc;
+
+    rc = worker_sql_run(wa->db, WSQL_CMD_GET,
+                        (struct of_db_param[]){OF_DB_S(wa->c->command_id)}, 1,
+                        &row, NULL, err);
+    *found = rc == OF_OK && row.found;
+    if (!*found)
+        return rc;
+    return load_done(wa, &row, err);
+}
+
+/* A duplicate found by the commands insert: read what the winner wrote, in
+ * a transaction of its own (ours was rolled back). */
+static int reread_done(struct worker_apply *wa, struct of_err *err)
+{
+    int found = 0, rc;
+
+    rc = worker_sql_begin(wa->db, err);
+    if (rc == OF_OK)
+        rc = find_done(wa, &found, err);
+    worker_sql_rollback(wa->db);
+    if (rc == OF_OK && !found)
+        rc = of_err_set(err, OF_EAGAIN,
+                        "command %s collided on the commands table but has "
+                        "no row there",
+                        wa->c->command_id);
+    return rc;
+}
+
+static void outcome_init(struct worker_apply *wa)
+{
+    const struct apply_cmd *c = wa->c;
+    struct of_cmd_status *st = &wa->out->cmd;
+
+    memset(wa->out, 0, sizeof(*wa->out));
+    wa->out->result = WORKER_APPLIED;
+    snprintf(st->command_id, sizeof(st->command_id), "%s", c->command_id);
+    st->status = OF_CMD_APPLIED;
+    snprintf(st->resource_type, sizeof(st->resource_type), "%s",
+             c->resource_type);
+    snprintf(st->actor_id, sizeof(st->actor_id), "%s", c->actor_id);
+    st->accepted_at = c->issued_at;
+    st->completed_at = wa->now;
+}
+
+int apply_run(struct worker_apply *wa,
+              const struct apply_cmd *c,
+              apply_fn fn,
+              const void *cmd,
+              const struct worker_msg *msg,
+              struct worker_outcome *out,
+              struct of_err *err)
+{
+    int found = 0, dup = 0, rc;
+
+    wa->c = c;
+    wa->msg = msg;
+    wa->out = out;
+    wa->now = of_time_now_us();
+    outcome_init(wa);
+    rc = worker_sql_begin(wa->db, err);
+    if (rc == OF_OK)
+        rc = find_done(wa, &found, err);
+    if (rc == OF_OK && !found) {
+        rc = fn(wa, cmd, err);
+        if (rc == OF_OK)
+            rc = insert_command(wa, &dup, err);
+        if (rc == OF_OK && !dup) {
+            rc = worker_sql_commit(wa->db, err);
+            if (rc == OF_OK)
+                return OF_OK;
+        }
+    }
+    /* a duplicate, or a failure: nothing of ours may stay */
+    worker_sql_rollback(wa->db);
+    if (rc == OF_OK && dup) {
+        outcome_init(wa);
+        rc = reread_done(wa, err);
+    }
+    return rc;
+}

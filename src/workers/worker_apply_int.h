@@ -1,0 +1,91 @@
+/*
+ * worker_apply_int: what worker_apply.c (the transaction frame, the
+ * commands and outbox rows, snapshots) shares with the per-aggregate
+ * handlers in worker_apply_user.c and worker_apply_order.c.
+ *
+ * A handler runs inside the transaction that apply_run() opened, after the
+ * dedupe check. It decides applied or rejected, locks and changes its
+ * aggregate, and writes the outbox event; it never writes the commands row
+ * nor commits. Its snapshots land in wa->out (has_user / has_order).
+ */
+#ifndef WORKER_APPLY_INT_H
+#define WORKER_APPLY_INT_H
+
+#include "worker_apply.h"
+
+/* The fields every command has, as the commands row stores them. */
+struct apply_cmd {
+    const char *command_id;
+    const char *command_type;  /* "RegisterUser", "PayOrder", ... */
+    const char *resource_type; /* "user" | "order" */
+    const char *actor_id;
+    const char *trace_id;
+    int64_t issued_at; /* micros */
+};
+
+struct worker_apply {
+    struct worker_sql *db;      /* borrowed */
+    const struct of_avro *avro; /* borrowed */
+    /* the command being applied; valid during apply_run() */
+    const struct apply_cmd *c;
+    const struct worker_msg *msg;
+    struct worker_outcome *out;
+    int64_t now; /* completed_at of the command, occurred_at of its event */
+    union {
+        struct of_user_event user;
+        struct of_order_event order;
+    } ev;
+};
+
+typedef int (*apply_fn)(struct worker_apply *wa,
+                        const void *cmd,
+                        struct of_err *err);
+
+/**
+ * @brief The frame: BEGIN, dedupe check, \p fn, the commands row, COMMIT;
+ *        a duplicate (found first, or racing us to the commands row) is
+ *        read back instead. See worker_apply_user().
+ */
+int apply_run(struct worker_apply *wa,
+              const struct apply_cmd *c,
+              apply_fn fn,
+              const void *cmd,
+              const struct worker_msg *msg,
+              struct worker_outcome *out,
+              struct of_err *err);
+
+/** @brief Make the outcome a rejection with \p code and a message. */
+void apply_reject(struct worker_apply *wa,
+                  const char *code,
+                  const char *fmt,
+                  ...) __attribute__((format(printf, 3, 4)));
+
+/**
+ * @brief Read user \p id with statement \p how (WSQL_USER_GET, or
+ *        WSQL_USER_LOCK to lock it) into wa->out->user and user_version.
+ * @param found 0 if there is no such user (out->has_user is then 0).
+ */
+int apply_read_user(struct worker_apply *wa,
+                    enum worker_sql_id how,
+                    int64_t id,
+                    int *found,
+                    struct of_err *err);
+/** @brief The same for orders: WSQL_ORDER_GET or WSQL_ORDER_LOCK. */
+int apply_read_order(struct worker_apply *wa,
+                     enum worker_sql_id how,
+                     int64_t id,
+                     int *found,
+                     struct of_err *err);
+
+/**
+ * @brief Write event \p type of the snapshot in wa->out (its version is the
+ *        aggregate's version) to the outbox.
+ */
+int apply_user_event(struct worker_apply *wa,
+                     enum of_user_event_type type,
+                     struct of_err *err);
+int apply_order_event(struct worker_apply *wa,
+                      enum of_order_event_type type,
+                      struct of_err *err);
+
+#endif

@@ -1,0 +1,471 @@
+/* worker_consumer: see worker_consumer.h. */
+#include "worker_consumer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "of_kafka.h"
+#include "of_log.h"
+
+/* Messages polled while paused come from partitions assigned during a
+ * wait, one fetch's worth each at most; more than this means something is
+ * badly wrong, and exiting (nothing committed past the held message) is
+ * safer than growing. */
+#define STASH_MAX    10000
+#define POLL_MS      100
+#define LAG_EVERY_MS 2000
+
+struct worker_consumer {
+    rd_kafka_t *rk;
+    struct worker_metrics *wm; /* borrowed */
+    int paused;                /* every assigned partition is paused */
+    struct {
+        int active;
+        int lost; /* its partition was revoked meanwhile */
+        char topic[256];
+        int32_t partition;
+    } held;
+    /* FIFO of messages polled while paused; ours until handed out */
+    rd_kafka_message_t *stash[STASH_MAX];
+    size_t stash_head, stash_n;
+    int overflow;
+    int64_t lag_at; /* monotonic ms of the last lag refresh */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the stash ---- */
+
+static void stash_push(struct worker_consumer *wc, rd_kafka_message_t *rkm)
+{
+    if (wc->stash_n == STASH_MAX) {
+        wc->overflow = 1;
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    wc->stash[(wc->stash_head + wc->stash_n) % STASH_MAX] = rkm;
+    wc->stash_n++;
+}
+
+static rd_kafka_message_t *stash_pop(struct worker_consumer *wc)
+{
+    rd_kafka_message_t *rkm = wc->stash[wc->stash_head];
+
+    wc->stash_head = (wc->stash_head + 1) % STASH_MAX;
+    wc->stash_n--;
+    return rkm;
+}
+
+static int in_list(const rd_kafka_topic_partition_list_t *parts,
+                   const char *topic,
+                   int32_t partition)
+{
+    return rd_kafka_topic_partition_list_find(parts, topic, partition) != NULL;
+}
+
+/* Revoked partitions are someone else's now: drop what we kept of them,
+ * and tell the retry loop if the held message was one of them. */
+static void forget(struct worker_consumer *wc,
+                   const rd_kafka_topic_partition_list_t *parts)
+{
+    size_t n = wc->stash_n;
+
+    if (wc->held.active && in_list(parts, wc->held.topic, wc->held.partition))
+        wc->held.lost = 1;
+    /* rotate through the FIFO once, keeping the order of what stays */
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *rkm = stash_pop(wc);
+        if (in_list(parts, rd_kafka_topic_name(rkm->rkt), rkm->partition))
+            rd_kafka_message_destroy(rkm);
+        else
+            stash_push(wc, rkm);
+    }
+}
+
+/* ---- callbacks (run inside rd_kafka_consumer_poll, on our thread) ---- */
+
+static void log_parts(const char *what,
+                      const rd_kafka_topic_partition_list_t *parts)
+{
+    char buf[1024];
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && n < sizeof(buf) - 1; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s[%" PRId32 "]",
+                              i ? " " : "", parts->elems[i].topic,
+                              parts->elems[i].partition);
+    of_info("%s %d partition(s): %s", what, parts->cnt, buf);
+}
+
+static void commit_sync(struct worker_consumer *wc, const char *when)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(wc->rk, NULL, 0);
+
+    /* _NO_OFFSET: nothing stored since the last commit */
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        of_warn("could not commit offsets %s: %s", when, rd_kafka_err2str(e));
+}
+
+static void on_assign(struct worker_consumer *wc,
+                      rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *parts,
+                      int coop)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    log_parts("assigned", parts);
+    if (coop)
+        error = rd_kafka_incremental_assign(rk, parts);
+    else
+        e = rd_kafka_assign(rk, parts);
+    if (error) {
+        of_error("could not assign partitions: %s",
+                 rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (e) {
+        of_error("could not assign partitions: %s", rd_kafka_err2str(e));
+    }
+    /* keep "all paused" true while a message is being retried */
+    if (wc->paused)
+        rd_kafka_pause_partitions(rk, parts);
+}
+
+static void on_revoke(struct worker_consumer *wc,
+                      rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *parts,
+                      int coop)
+{
+    rd_kafka_error_t *error = NULL;
+
+    log_parts("revoked", parts);
+    forget(wc, parts);
+    /* lost partitions (session timed out) may not be committed to */
+    if (!rd_kafka_assignment_lost(rk))
+        commit_sync(wc, "on revoke");
+    if (coop) {
+        error = rd_kafka_incremental_unassign(rk, parts);
+        if (error) {
+            of_error("could not unassign partitions: %s",
+                     rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+    /* librdkafka keeps the application's pause flag on a partition it
+     * unassigns (rdkafka_assignment.c resets only its own): paused now, it
+     * would come back paused in a later assignment and never be fetched */
+    if (wc->paused)
+        rd_kafka_resume_partitions(rk, parts);
+}
+
+/* Both protocols, as librdkafka's examples/consumer.c and
+ * rdkafka_complex_consumer_example.c handle them. */
+static void rebalance_cb(rd_kafka_t *rk,
+                         rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
+    struct worker_consumer *wc = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        on_assign(wc, rk, parts, coop);
+        break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        on_revoke(wc, rk, parts, coop);
+        break;
+    default:
+        of_error("rebalance failed: %s", rd_kafka_err2str(err));
+        forget(wc, parts);
+        rd_kafka_assign(rk, NULL);
+        if (wc->paused) /* as in on_revoke() */
+            rd_kafka_resume_partitions(rk, parts);
+        break;
+    }
+}
+
+static void commit_cb(rd_kafka_t *rk,
+                      rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets,
+                      void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    /* a failed commit costs a redelivery, which the dedupe row absorbs */
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        of_warn("could not commit offsets: %s", rd_kafka_err2str(err));
+}
+
+/* ---- life cycle ---- */
+
+static int subscribe(struct worker_consumer *wc,
+                     const struct of_config *cfg,
+                     struct of_err *err)
+{
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new(2);
+    rd_kafka_resp_err_t e;
+
+    rd_kafka_topic_partition_list_add(topics, cfg->topics.user_commands,
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, cfg->topics.order_commands,
+                                      RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(wc->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e)
+        return of_err_set(err, OF_EFATAL, "could not subscribe to %s, %s: %s",
+                          cfg->topics.user_commands, cfg->topics.order_commands,
+                          rd_kafka_err2str(e));
+    return OF_OK;
+}
+
+struct worker_consumer *worker_consumer_new(const struct of_config *cfg,
+                                            struct worker_metrics *wm,
+                                            struct of_err *err)
+{
+    const char *const extra[] = {"group.id",
+                                 cfg->worker.group_id,
+                                 "enable.auto.commit",
+                                 "false",
+                                 "enable.auto.offset.store",
+                                 "false",
+                                 "auto.offset.reset",
+                                 "earliest",
+                                 "isolation.level",
+                                 "read_committed",
+                                 NULL};
+    struct worker_consumer *wc = calloc(1, sizeof(*wc));
+    rd_kafka_conf_t *conf = NULL;
+
+    if (!wc) {
+        of_err_set(err, OF_EFATAL, "out of memory");
+        goto fail;
+    }
+    wc->wm = wm;
+    conf = of_kafka_conf_new(cfg, extra, err);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    rd_kafka_conf_set_opaque(conf, wc);
+    wc->rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, err);
+    if (!wc->rk)
+        goto fail;
+    conf = NULL; /* the handle has it */
+    rd_kafka_poll_set_consumer(wc->rk);
+    if (subscribe(wc, cfg, err) == OF_OK)
+        return wc;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    worker_consumer_close(wc);
+    return NULL;
+}
+
+void worker_consumer_close(struct worker_consumer *wc)
+{
+    rd_kafka_resp_err_t e;
+
+    if (!wc)
+        return;
+    if (wc->rk) {
+        commit_sync(wc, "at shutdown");
+        e = rd_kafka_consumer_close(wc->rk);
+        if (e)
+            of_warn("could not leave the group cleanly: %s",
+                    rd_kafka_err2str(e));
+        rd_kafka_destroy(wc->rk);
+    }
+    while (wc->stash_n > 0)
+        rd_kafka_message_destroy(stash_pop(wc));
+    free(wc);
+}
+
+/* ---- polling ---- */
+
+/* An error event from the consumer: most are informational (librdkafka
+ * retries by itself); a fatal one ends the consumer. */
+static int consumer_error(struct worker_consumer *wc,
+                          const rd_kafka_message_t *rkm,
+                          struct of_err *err)
+{
+    char reason[512];
+
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return OF_OK;
+    if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(wc->rk, reason, sizeof(reason));
+        return of_err_set(err, OF_EFATAL, "Kafka consumer failed: %s", reason);
+    }
+    of_warn("Kafka consumer: %s", rd_kafka_message_errstr(rkm));
+    return OF_OK;
+}
+
+int worker_consumer_next(struct worker_consumer *wc,
+                         int timeout_ms,
+                         rd_kafka_message_t **rkm,
+                         struct of_err *err)
+{
+    int rc;
+
+    *rkm = NULL;
+    worker_consumer_lag(wc);
+    if (wc->stash_n > 0) {
+        *rkm = stash_pop(wc);
+        return OF_OK;
+    }
+    *rkm = rd_kafka_consumer_poll(wc->rk, timeout_ms);
+    if (!*rkm || !(*rkm)->err)
+        return OF_OK;
+    rc = consumer_error(wc, *rkm, err);
+    rd_kafka_message_destroy(*rkm);
+    *rkm = NULL;
+    return rc;
+}
+
+void worker_consumer_hold(struct worker_consumer *wc,
+                          const rd_kafka_message_t *rkm)
+{
+    wc->held.active = 1;
+    wc->held.lost = 0;
+    snprintf(wc->held.topic, sizeof(wc->held.topic), "%s",
+             rd_kafka_topic_name(rkm->rkt));
+    wc->held.partition = rkm->partition;
+}
+
+/* Pauses or resumes the whole current assignment. */
+static void set_paused(struct worker_consumer *wc, int pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(wc->rk, &parts);
+
+    if (e) {
+        of_error("could not read the assignment: %s", rd_kafka_err2str(e));
+        return;
+    }
+    e = pause ? rd_kafka_pause_partitions(wc->rk, parts)
+              : rd_kafka_resume_partitions(wc->rk, parts);
+    if (e)
+        of_error("could not %s partitions: %s", pause ? "pause" : "resume",
+                 rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(parts);
+    wc->paused = pause;
+}
+
+void worker_consumer_release(struct worker_consumer *wc)
+{
+    wc->held.active = 0;
+    /* every assigned partition is paused (rebalances included): resuming
+     * them all never touches an unpaused one, which librdkafka 2.0.2 could
+     * send back to a stale fetch position (librdkafka issue #4637) */
+    if (wc->paused)
+        set_paused(wc, 0);
+}
+
+int worker_consumer_wait(struct worker_consumer *wc,
+                         int ms,
+                         volatile sig_atomic_t *running,
+                         struct of_err *err)
+{
+    int64_t until = now_ms() + ms;
+    int64_t left;
+
+    if (!wc->paused)
+        set_paused(wc, 1);
+    while (*running && !wc->held.lost && !wc->overflow) {
+        rd_kafka_message_t *rkm;
+
+        left = until - now_ms();
+        if (left <= 0)
+            break;
+        rkm = rd_kafka_consumer_poll(wc->rk,
+                                     (int)(left < POLL_MS ? left : POLL_MS));
+        if (rkm && rkm->err) {
+            int rc = consumer_error(wc, rkm, err);
+            rd_kafka_message_destroy(rkm);
+            if (rc != OF_OK)
+                return rc;
+        } else if (rkm) {
+            stash_push(wc, rkm);
+        }
+        worker_consumer_lag(wc);
+    }
+    if (wc->overflow)
+        return of_err_set(err, OF_EFATAL,
+                          "more than %d messages arrived while paused",
+                          STASH_MAX);
+    if (wc->held.lost)
+        return of_err_set(err, OF_EAGAIN,
+                          "partition %s[%" PRId32 "] was revoked",
+                          wc->held.topic, wc->held.partition);
+    if (!*running)
+        return of_err_set(err, OF_EAGAIN, "shutting down");
+    return OF_OK;
+}
+
+void worker_consumer_commit(struct worker_consumer *wc,
+                            const rd_kafka_message_t *rkm)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t e;
+
+    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
+                                      rkm->partition)
+        ->offset = rkm->offset + 1;
+    /* stored too, so that the synchronous commit on revoke or close
+     * (rd_kafka_commit of the stored offsets) covers it */
+    e = rd_kafka_offsets_store(wc->rk, list);
+    if (e || list->elems[0].err) {
+        of_debug("offset %" PRId64 " of %s[%" PRId32 "] not committed: the "
+                 "partition is no longer ours",
+                 rkm->offset, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+        goto out;
+    }
+    e = rd_kafka_commit(wc->rk, list, 1);
+    if (e)
+        of_warn("could not commit offset %" PRId64 " of %s[%" PRId32 "]: %s",
+                rkm->offset + 1, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                rd_kafka_err2str(e));
+out:
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+void worker_consumer_lag(struct worker_consumer *wc)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int64_t now = now_ms(), low, high;
+
+    if (now - wc->lag_at < LAG_EVERY_MS)
+        return;
+    wc->lag_at = now;
+    if (rd_kafka_assignment(wc->rk, &parts))
+        return;
+    /* the application's position: the next offset it will be given */
+    rd_kafka_position(wc->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (p->offset < 0 ||
+            rd_kafka_get_watermark_offsets(wc->rk, p->topic, p->partition, &low,
+                                           &high) ||
+            high < 0)
+            continue;
+        worker_metrics_lag(wc->wm, p->topic, p->partition,
+                           high > p->offset ? high - p->offset : 0);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}

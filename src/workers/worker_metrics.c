@@ -1,0 +1,156 @@
+/* worker_metrics: see worker_metrics.h. */
+#include "worker_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+static const char *const outcome_names[] = {"applied", "rejected", "duplicate",
+                                            "dead_letter"};
+
+void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m)
+{
+    wm->commands = of_metrics_counter(m, "orderflow_worker_commands_total",
+                                      "Commands consumed, by topic and outcome",
+                                      "topic,outcome");
+    wm->retries = of_metrics_counter(
+        m, "orderflow_worker_retries_total",
+        "Transient failures retried with backoff, by what failed", "reason");
+    wm->lag = of_metrics_gauge(
+        m, "orderflow_worker_consumer_lag",
+        "Messages behind the high watermark, by topic and partition",
+        "topic,partition");
+    wm->apply_seconds = of_metrics_series(
+        of_metrics_histogram(m, "orderflow_worker_apply_seconds",
+                             "Time from taking a command to committing its "
+                             "offset (MySQL, Redis, retries included)",
+                             NULL),
+        NULL);
+    wm->batch_size = of_metrics_series(
+        of_metrics_gauge(m, "orderflow_worker_batch_size",
+                         "Commands in the last MySQL transaction", NULL),
+        NULL);
+}
+
+void worker_metrics_command(struct worker_metrics *wm,
+                            const char *topic,
+                            enum worker_outcome_label outcome)
+{
+    const char *labels[] = {topic, outcome_names[outcome]};
+
+    of_metrics_add(of_metrics_series(wm->commands, labels), 1);
+}
+
+void worker_metrics_retry(struct worker_metrics *wm, const char *reason)
+{
+    const char *labels[] = {reason};
+
+    of_metrics_add(of_metrics_series(wm->retries, labels), 1);
+}
+
+void worker_metrics_lag(struct worker_metrics *wm,
+                        const char *topic,
+                        int32_t partition,
+                        int64_t lag)
+{
+    char p[16];
+    const char *labels[] = {topic, p};
+
+    snprintf(p, sizeof(p), "%d", (int)partition);
+    of_metrics_set(of_metrics_series(wm->lag, labels), (double)lag);
+}
+
+/* ---- /metrics ---- */
+
+struct worker_http {
+    struct MHD_Daemon *d;
+    struct of_metrics *m; /* borrowed, outlives the daemon */
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c,
+                             unsigned int status,
+                             char *body,
+                             size_t len,
+                             const char *type)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls,
+                                  struct MHD_Connection *c,
+                                  const char *url,
+                                  const char *method,
+                                  const char *version,
+                                  const char *upload,
+                                  size_t *upload_size,
+                                  void **req_cls)
+{
+    struct worker_http *h = cls;
+    size_t len = 0;
+    char *body;
+    (void)version;
+    (void)upload;
+    (void)req_cls;
+
+    /* answered on the first call: a body (which GET has not) is never
+     * read, libmicrohttpd discards it */
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
+        body = strdup("not found\n");
+        return body ? reply(c, MHD_HTTP_NOT_FOUND, body, strlen(body),
+                            "text/plain")
+                    : MHD_NO;
+    }
+    body = of_metrics_render(h->m, &len);
+    if (!body)
+        return MHD_NO;
+    return reply(c, MHD_HTTP_OK, body, len,
+                 "text/plain; version=0.0.4; charset=utf-8");
+}
+
+struct worker_http *
+worker_http_start(struct of_metrics *m, int port, struct of_err *err)
+{
+    struct worker_http *h = calloc(1, sizeof(*h));
+
+    if (!h) {
+        of_err_set(err, OF_EFATAL, "out of memory");
+        return NULL;
+    }
+    h->m = m;
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                            (uint16_t)port, NULL, NULL, on_request, h,
+                            MHD_OPTION_CONNECTION_LIMIT, 16U,
+                            MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+    if (!h->d) {
+        of_err_set(err, OF_EFATAL,
+                   "could not serve /metrics on port %d (in use?)", port);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void worker_http_stop(struct worker_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}

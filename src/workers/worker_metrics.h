@@ -1,0 +1,61 @@
+/*
+ * worker_metrics: the command worker's Prometheus families (CONTRACT §7),
+ * and the /metrics endpoint every worker role serves on --metrics-port.
+ *
+ * The endpoint is one libmicrohttpd daemon with its own polling thread:
+ * GET /metrics renders the registry, anything else is 404. It reads the
+ * registry only (of_metrics is safe across threads), so it never blocks
+ * the consumer.
+ */
+#ifndef WORKER_METRICS_H
+#define WORKER_METRICS_H
+
+#include <stdint.h>
+
+#include "of_err.h"
+#include "of_metrics.h"
+
+/* orderflow_worker_commands_total's outcome label */
+enum worker_outcome_label {
+    WORKER_OUT_APPLIED,
+    WORKER_OUT_REJECTED,
+    WORKER_OUT_DUPLICATE,
+    WORKER_OUT_DEAD_LETTER,
+};
+
+/* The command worker's families (owned by the registry). */
+struct worker_metrics {
+    struct of_metric *commands; /* {topic, outcome} */
+    struct of_metric *retries;  /* {reason} */
+    struct of_metric *lag;      /* {topic, partition} */
+    struct of_metric_series *apply_seconds;
+    struct of_metric_series *batch_size;
+};
+
+/** @brief Declare the families in \p m. */
+void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m);
+
+void worker_metrics_command(struct worker_metrics *wm,
+                            const char *topic,
+                            enum worker_outcome_label outcome);
+/** @param reason "mysql", "redis" or "dead_letter" (what failed). */
+void worker_metrics_retry(struct worker_metrics *wm, const char *reason);
+void worker_metrics_lag(struct worker_metrics *wm,
+                        const char *topic,
+                        int32_t partition,
+                        int64_t lag);
+
+struct worker_http;
+
+/**
+ * @brief Serve GET /metrics of \p m on \p port (all addresses).
+ * @returns the server (stop with worker_http_stop()), or NULL with \p err
+ *          (OF_EFATAL: the port is taken or not ours to bind).
+ * @locality main thread; requests run on libmicrohttpd's thread.
+ */
+struct worker_http *
+worker_http_start(struct of_metrics *m, int port, struct of_err *err);
+/** @brief Stop serving; NULL does nothing. */
+void worker_http_stop(struct worker_http *h);
+
+#endif
