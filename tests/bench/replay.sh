@@ -19,7 +19,7 @@ cleanup() {
     bash "$root/tests/lib/stack.sh" stop "$dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-bash "$root/tests/lib/stack.sh" start "$dir" >/dev/null
+bash "$root/tests/lib/stack.sh" start "$dir" >/dev/null 2>&1
 # shellcheck source=/dev/null
 source "$dir/stack.env"
 export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
@@ -27,8 +27,7 @@ export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
 export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
 export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
 export ORDERFLOW_LOG_LEVEL=warn ORDERFLOW_CONFIG=/dev/null
-group=$ORDERFLOW_WORKER_GROUP_ID
-group=${group:-orderflow-commands}
+group=${ORDERFLOW_WORKER_GROUP_ID:-orderflow-commands}
 sql() {
     mariadb --socket="$ORDERFLOW_TEST_MYSQL_ROOT_SOCKET" -uroot -N orderflow \
         -e "$1"
