@@ -52,16 +52,16 @@ stop_worker() {
 
 "$bin/orderflowctl" migrate >/dev/null
 "$bin/orderflowctl" topics create >/dev/null
-"$bin/bench_produce" users 10 >/dev/null
+"$bin/tests/bench_produce" users 10 >/dev/null
 start_worker
-"$bin/bench_wait" "$group" orderflow.user-commands 60 >/dev/null
+"$bin/tests/bench_wait" "$group" orderflow.user-commands 60 >/dev/null
 stop_worker
 mapfile -t ids < <(sql "SELECT user_id FROM users")
 
 echo "loading $n CreateOrder commands with the worker stopped"
-"$bin/bench_produce" orders "$n" "${ids[@]}"
+"$bin/tests/bench_produce" orders "$n" "${ids[@]}"
 start_worker
-t=$("$bin/bench_wait" "$group" orderflow.order-commands 3600)
+t=$("$bin/tests/bench_wait" "$group" orderflow.order-commands 3600)
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a / b }'; }
 printf 'worker drained %d commands in %.1f s: %s applied/s\n' "$n" "$t" \
     "$(div "$n" "$t")"
@@ -69,7 +69,7 @@ before=$(checksum)
 
 start=$(date +%s.%N)
 "$bin/orderflowctl" replay --topic orderflow.order-commands --from-offset 0
-"$bin/bench_wait" "$group" orderflow.order-commands 3600 >/dev/null
+"$bin/tests/bench_wait" "$group" orderflow.order-commands 3600 >/dev/null
 t=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { print a - b }')
 after=$(checksum)
 printf 'replay of %d commands published and re-applied in %.1f s: %s/s\n' \
