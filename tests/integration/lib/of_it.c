@@ -334,3 +334,50 @@ void of_it_wait_caught_up(const struct of_config *cfg, const char *group,
         fail_msg("group %s did not catch up on %s within %d s", group, topic,
                  timeout_s);
 }
+
+void of_it_http_many(int port, int n, const char *method, const char *path,
+                     const char *const *headers, const char *body,
+                     const char *const *bodies, long *statuses, char **out)
+{
+    CURLM *multi = curl_multi_init();
+    CURL **easy = calloc((size_t)n, sizeof(*easy));
+    struct grow *g = calloc((size_t)n, sizeof(*g));
+    struct curl_slist *h = NULL;
+    char url[1024];
+    int running = 0;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    for (; headers && *headers; headers++)
+        h = curl_slist_append(h, *headers);
+    for (int i = 0; i < n; i++) {
+        easy[i] = curl_easy_init();
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 60L);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &g[i]);
+        curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS,
+                         bodies ? bodies[i] : body);
+        curl_multi_add_handle(multi, easy[i]);
+    }
+    do {
+        curl_multi_perform(multi, &running);
+        if (running)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    } while (running);
+    for (int i = 0; i < n; i++) {
+        statuses[i] = 0;
+        curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+        if (out)
+            out[i] = g[i].p ? g[i].p : strdup("");
+        else
+            free(g[i].p);
+        curl_multi_remove_handle(multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+    }
+    curl_slist_free_all(h);
+    curl_multi_cleanup(multi);
+    free(easy);
+    free(g);
+}

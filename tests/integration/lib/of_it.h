@@ -66,6 +66,15 @@ void of_it_http(int port, const char *method, const char *path,
                 struct of_it_resp *resp);
 void of_it_resp_free(struct of_it_resp *resp);
 
+/**
+ * @brief \p n requests at once (libcurl multi), the i-th with body
+ *        bodies[i] (or \p body for all when bodies is NULL); statuses[i]
+ *        and, if \p out is not NULL, out[i] (malloc()ed) get the answers.
+ */
+void of_it_http_many(int port, int n, const char *method, const char *path,
+                     const char *const *headers, const char *body,
+                     const char *const *bodies, long *statuses, char **out);
+
 /** @brief Run a shell command; fail the test unless it exits 0. */
 void of_it_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
