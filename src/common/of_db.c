@@ -215,29 +215,45 @@ out:
     return rc;
 }
 
+/* Prepares \p sql, binds \p params and executes it.
+ * @returns the statement (caller closes it), or NULL with \p err. */
+static MYSQL_STMT *run(struct of_db *db, const char *sql,
+                       const struct of_db_param *params, int nparams,
+                       struct of_err *err)
+{
+    MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
+
+    if (!stmt) {
+        of_err_set(err, OF_EAGAIN, "could not make a statement: %s",
+                   mysql_error(db->conn));
+        return NULL;
+    }
+    if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
+        stmt_fail(stmt, "prepare", err);
+        goto fail;
+    }
+    if (bind_params(stmt, params, nparams, err) != OF_OK)
+        goto fail;
+    if (mysql_stmt_execute(stmt)) {
+        stmt_fail(stmt, "execute", err);
+        goto fail;
+    }
+    return stmt;
+fail:
+    mysql_stmt_close(stmt);
+    return NULL;
+}
+
 int of_db_query(struct of_db *db, const char *sql,
                 const struct of_db_param *params, int nparams, of_db_row_cb cb,
                 void *arg, struct of_err *err)
 {
-    MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
+    MYSQL_STMT *stmt = run(db, sql, params, nparams, err);
     int rc;
 
     if (!stmt)
-        return of_err_set(err, OF_EAGAIN, "could not make a statement: %s",
-                          mysql_error(db->conn));
-    if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
-        rc = stmt_fail(stmt, "prepare", err);
-        goto out;
-    }
-    rc = bind_params(stmt, params, nparams, err);
-    if (rc != OF_OK)
-        goto out;
-    if (mysql_stmt_execute(stmt)) {
-        rc = stmt_fail(stmt, "execute", err);
-        goto out;
-    }
+        return err->rc;
     rc = cb ? fetch_rows(stmt, cb, arg, err) : OF_OK;
-out:
     mysql_stmt_close(stmt);
     return rc;
 }
@@ -246,28 +262,14 @@ int of_db_exec(struct of_db *db, const char *sql,
                const struct of_db_param *params, int nparams,
                uint64_t *affected, struct of_err *err)
 {
-    MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
-    int rc;
+    MYSQL_STMT *stmt = run(db, sql, params, nparams, err);
 
     if (!stmt)
-        return of_err_set(err, OF_EAGAIN, "could not make a statement: %s",
-                          mysql_error(db->conn));
-    if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
-        rc = stmt_fail(stmt, "prepare", err);
-        goto out;
-    }
-    rc = bind_params(stmt, params, nparams, err);
-    if (rc != OF_OK)
-        goto out;
-    if (mysql_stmt_execute(stmt)) {
-        rc = stmt_fail(stmt, "execute", err);
-        goto out;
-    }
+        return err->rc;
     if (affected)
         *affected = mysql_stmt_affected_rows(stmt);
-out:
     mysql_stmt_close(stmt);
-    return rc;
+    return OF_OK;
 }
 
 static int simple(struct of_db *db, const char *sql, struct of_err *err)

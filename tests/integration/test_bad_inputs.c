@@ -36,11 +36,7 @@ static struct {
 
 static void token(char *out, size_t cap, int64_t sub, enum of_role role)
 {
-    struct of_err err;
-    char *tok = of_jwt_sign(t.jwt, sub, role, 3600, time(NULL), &err);
-    assert_non_null(tok);
-    snprintf(out, cap, "Authorization: Bearer %s", tok);
-    free(tok);
+    of_it_bearer(t.jwt, sub, role, out, cap);
 }
 
 static int64_t published(void)

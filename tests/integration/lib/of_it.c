@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <mysql.h>
 
+#include "of_jwt.h"
 #include "of_kafka.h"
 
 extern char **environ;
@@ -380,4 +381,17 @@ void of_it_http_many(int port, int n, const char *method, const char *path,
     curl_multi_cleanup(multi);
     free(easy);
     free(g);
+}
+
+void of_it_bearer(const struct of_jwt *jwt, int64_t sub, int role, char *out,
+                  size_t cap)
+{
+    struct of_err err;
+    char *tok = of_jwt_sign(jwt, sub, (enum of_role)role, 3600, time(NULL),
+                            &err);
+
+    if (!tok)
+        fail_msg("could not sign a token: %s", err.msg);
+    snprintf(out, cap, "Authorization: Bearer %s", tok);
+    free(tok);
 }

@@ -8,6 +8,7 @@
 #define OF_IT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "of_config.h"
 
@@ -87,6 +88,15 @@ long long of_it_now_us(void);
  */
 void of_it_wait_caught_up(const struct of_config *cfg, const char *group,
                           const char *topic, int timeout_s);
+
+struct of_jwt;
+
+/**
+ * @brief "Authorization: Bearer <JWT>" for \p sub and \p role (an
+ *        enum of_role), valid for an hour, signed with \p jwt, into \p out.
+ */
+void of_it_bearer(const struct of_jwt *jwt, int64_t sub, int role, char *out,
+                  size_t cap);
 
 #define OF_IT_JWT_KEY "it-secret-0123456789abcdef0123456789"
 
