@@ -71,6 +71,7 @@ struct api_req {
     int64_t started_us;
     const char *route; /* metrics label, static */
     const char *allow; /* the Allow header of a 405, static */
+    char retry_after[16]; /* the Retry-After header of a 429 */
     /* body */
     char *body;
     size_t body_len, body_cap;
@@ -118,6 +119,12 @@ void api_db_reset(struct api *api);
  * @returns OF_OK with req->who set; otherwise the 401 has been queued.
  */
 int api_authenticate(struct api_req *req, enum MHD_Result *ret);
+/**
+ * @returns 1 if req->who is over [api] rate_limit_per_s (the 429 has been
+ *          queued), else 0.
+ * @locality any libmicrohttpd thread.
+ */
+int api_rate_limited(struct api_req *req, enum MHD_Result *ret);
 /** @returns 1 if req->who may act on user \p user_id (self, service, admin) */
 int api_may_act_for(const struct api_req *req, int64_t user_id);
 

@@ -112,6 +112,8 @@ enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (status == 405)
         MHD_add_response_header(resp, "Allow", req->allow);
+    if (status == 429)
+        MHD_add_response_header(resp, "Retry-After", req->retry_after);
     ret = MHD_queue_response(req->conn, status_of(req, status), resp);
     MHD_destroy_response(resp);
     return ret;
@@ -358,7 +360,8 @@ static enum MHD_Result route(struct api_req *req)
     if (strcmp(seg[1], "users") == 0 || strcmp(seg[1], "orders") == 0 ||
         strcmp(seg[1], "commands") == 0) {
         enum MHD_Result ret;
-        if (api_authenticate(req, &ret) != OF_OK)
+        if (api_authenticate(req, &ret) != OF_OK ||
+            api_rate_limited(req, &ret))
             return ret;
     }
     if (strcmp(seg[1], "users") == 0)

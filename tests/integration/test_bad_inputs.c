@@ -429,6 +429,42 @@ static void authentication_and_authorization(void **state)
            "37: user registers users");
 }
 
+/* A second API with 5 requests/s per principal: a burst of 20 from one
+ * principal gets 429 with Retry-After; another principal is not slowed. */
+static void rate_limit_per_principal(void **state)
+{
+    char exe[512], log[512], port[48];
+    int p = of_it_free_port(), limited = 0;
+    struct of_it_resp r;
+    (void)state;
+
+    snprintf(exe, sizeof(exe), "%s/orderflow-api",
+             of_it_env("ORDERFLOW_BIN_DIR"));
+    snprintf(log, sizeof(log), "%s/api-limited.log", t.dir);
+    snprintf(port, sizeof(port), "ORDERFLOW_API_PORT=%d", p);
+    char *argv[] = {exe, "--config", "/dev/null", NULL};
+    char *env[] = {port, "ORDERFLOW_API_RATE_LIMIT_PER_S=5", NULL};
+    int pid = of_it_spawn(argv, env, log);
+    of_it_wait_http(p, 20);
+    const char *h[] = {t.user, NULL};
+    for (int i = 0; i < 20; i++) {
+        of_it_http(p, "GET", "/v1/users/7/orders", h, NULL, &r);
+        if (r.status == 429) {
+            limited++;
+            assert_true(atoi(r.retry_after) >= 1);
+        } else {
+            assert_int_equal(r.status, 200);
+        }
+        of_it_resp_free(&r);
+    }
+    assert_true(limited >= 10); /* a burst of 5, then 5/s at most */
+    const char *h2[] = {t.other, NULL};
+    of_it_http(p, "GET", "/v1/users/8/orders", h2, NULL, &r);
+    assert_int_equal(r.status, 200); /* someone else is not slowed */
+    of_it_resp_free(&r);
+    assert_int_equal(of_it_stop(pid, SIGTERM, 15), 0);
+}
+
 static void nothing_published_but_the_accepted(void **state)
 {
     (void)state;
@@ -447,6 +483,7 @@ int main(void)
         cmocka_unit_test(user_fields),
         cmocka_unit_test(pagination),
         cmocka_unit_test(authentication_and_authorization),
+        cmocka_unit_test(rate_limit_per_principal),
         cmocka_unit_test(nothing_published_but_the_accepted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

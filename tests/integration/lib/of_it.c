@@ -206,6 +206,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Location: ", 10) == 0)
         snprintf(resp->location, sizeof(resp->location), "%.255s", line + 10);
+    if (strncasecmp(line, "Retry-After: ", 13) == 0)
+        snprintf(resp->retry_after, sizeof(resp->retry_after), "%.15s",
+                 line + 13);
     if (strncasecmp(line, "Allow: ", 7) == 0)
         snprintf(resp->allow, sizeof(resp->allow), "%.63s", line + 7);
     return len;

@@ -55,6 +55,7 @@ struct of_it_resp {
     char *body; /* NUL-terminated, malloc()ed */
     char location[256];
     char allow[64];
+    char retry_after[16];
 };
 
 /**
