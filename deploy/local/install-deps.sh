@@ -15,7 +15,7 @@ packages=(
     mariadb-server mariadb-client redis-server redis-tools
     openjdk-17-jre-headless maven
     # test tools
-    curl jq python3 valgrind clang libclang-rt-14-dev procps iproute2 wrk
+    curl jq python3 valgrind clang libclang-rt-14-dev procps iproute2 wrk openssl
 )
 
 missing=()

@@ -43,6 +43,7 @@ struct api {
     struct api_producer *producer;
     struct api_waiters *waiters;
     struct MHD_Daemon *mhd;
+    char *tls_cert, *tls_key; /* PEM, kept while the daemon runs */
     pthread_key_t conn_key; /* per-thread Redis and MySQL connections */
     atomic_int inflight;    /* requests between first call and completion */
     atomic_int stopping;

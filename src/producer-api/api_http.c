@@ -10,6 +10,7 @@
  * the headers alone, which are queued on the first (MHD then closes the
  * connection without reading the body).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,12 +563,66 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     of_warn("libmicrohttpd: %s", msg);
 }
 
+/* Reads a PEM file into a malloc()ed string. @returns NULL with err. */
+static char *read_pem(const char *path, struct of_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f) {
+        of_err_set(err, OF_EFATAL, "could not open \"%s\": %s", path,
+                   strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 1048576 &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        buf = calloc(1, (size_t)n + 1);
+        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        of_err_set(err, OF_EFATAL, "could not read \"%s\"", path);
+    return buf;
+}
+
+/* HTTPS through libmicrohttpd's GnuTLS when [api] tls_cert_file and
+ * tls_key_file are set: fills two option items. @returns count, or -1. */
+static int tls_options(struct api *api, struct MHD_OptionItem *o,
+                       unsigned *flags, struct of_err *err)
+{
+    const struct of_config *cfg = api->cfg;
+
+    if (!cfg->api.tls_cert_file[0] && !cfg->api.tls_key_file[0])
+        return 0;
+    if (!cfg->api.tls_cert_file[0] || !cfg->api.tls_key_file[0])
+        return of_err_set(err, OF_EFATAL, "[api] tls_cert_file and "
+                                          "tls_key_file go together"),
+               -1;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return of_err_set(err, OF_EFATAL, "this libmicrohttpd has no TLS"),
+               -1;
+    api->tls_cert = read_pem(cfg->api.tls_cert_file, err);
+    api->tls_key = api->tls_cert ? read_pem(cfg->api.tls_key_file, err) : NULL;
+    if (!api->tls_key)
+        return -1;
+    *flags |= MHD_USE_TLS;
+    o[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                   api->tls_cert};
+    o[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key};
+    return 2;
+}
+
 int api_http_start(struct api *api, struct of_err *err)
 {
     const struct of_config *cfg = api->cfg;
     struct sockaddr_in addr = {0};
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
 
     if (pthread_key_create(&api->conn_key, thread_conns_free) != 0)
         return of_err_set(err, OF_EFATAL, "pthread_key_create failed");
@@ -577,6 +632,10 @@ int api_http_start(struct api *api, struct of_err *err)
         return of_err_set(err, OF_EFATAL,
                           "[api] listen_address \"%s\" is not an IPv4 address",
                           cfg->api.listen_address);
+    int n = tls_options(api, tls, &flags, err);
+    if (n < 0)
+        return OF_EFATAL;
+    tls[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     api->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->api.port, NULL, NULL, on_request, api,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, as MHD wants */
@@ -586,11 +645,12 @@ int api_http_start(struct api *api, struct of_err *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->api.per_ip_connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     if (!api->mhd)
         return of_err_set(err, OF_EFATAL,
-                          "could not listen on %s:%d (in use, or no "
-                          "permission)",
+                          "could not listen on %s:%d (in use, no permission, "
+                          "or a bad TLS certificate or key)",
                           cfg->api.listen_address, cfg->api.port);
     return OF_OK;
 }
@@ -600,4 +660,7 @@ void api_http_stop(struct api *api)
     if (api->mhd)
         MHD_stop_daemon(api->mhd);
     api->mhd = NULL;
+    free(api->tls_cert);
+    free(api->tls_key);
+    api->tls_cert = api->tls_key = NULL;
 }
