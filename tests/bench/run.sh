@@ -71,11 +71,14 @@ api_rss=$(hwm "$api")
 
 echo "3. Kafka produce ceiling (ProducerPerformance, acks=all)"
 size=120 # bytes: an encoded CreateOrder command is 110 to 125
+java -cp "$ORDERFLOW_TEST_KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$ORDERFLOW_TEST_KAFKA_BOOTSTRAP" --create \
+    --topic bench.ceiling --partitions 6 --replication-factor 1 >/dev/null
 kafka=$(java -cp "$ORDERFLOW_TEST_KAFKA_LIBS/*" \
     org.apache.kafka.tools.ProducerPerformance --topic bench.ceiling \
     --num-records $((n / 2)) --record-size "$size" --throughput -1 \
     --producer-props "bootstrap.servers=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP" \
-    acks=all linger.ms=5 2>/dev/null | tail -1 | sed 's/.* records sent, \([0-9.]*\) records\/sec.*/\1/')
+    acks=all linger.ms=5 max.block.ms=10000 2>/dev/null | tail -1 | sed 's/.* records sent, \([0-9.]*\) records\/sec.*/\1/')
 
 echo "4. worker drain ($n CreateOrder commands loaded first)"
 "$bin/tests/bench_produce" users 10 >/dev/null
