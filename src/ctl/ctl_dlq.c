@@ -8,6 +8,18 @@
  * bytes, key and headers back to the original topic; dead letters stay in
  * their topic, so redriving one twice sends it twice (a command applied
  * once is then a dedupe hit, nothing more).
+ *
+ * Parked keys (schemas/sql/002_parked_keys.sql): the command worker parks a
+ * key behind a message that looks like a command but cannot be applied
+ * (error header "parked: ..."), and dead-letters the key's later messages
+ * with a parked-behind header. When `redrive` meets such a dead letter it
+ * deletes the key's parked_keys row first, once per key and run, before
+ * publishing it, so that the worker applies the key's messages instead of
+ * parking them again; they are published in dead-letter offset order, which
+ * is their original order (one key, one dead-letter partition, written in
+ * order). A parker that still fails parks the key again, and the ones
+ * after it follow it back. `skip` deletes the row only: later messages
+ * flow, the parked ones stay dead letters.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -19,20 +31,38 @@
 #include "ctl.h"
 #include "ctl_scan.h"
 #include "of_avro.h"
+#include "of_db.h"
 #include "of_kafka.h"
 
 static const char usage[] =
     "usage: orderflowctl dlq list [--limit N]\n"
     "       orderflowctl dlq redrive (--offset [PARTITION:]OFFSET | --all)\n"
+    "       orderflowctl dlq skip --topic TOPIC --key KEY\n"
     "list prints one JSON object per dead letter (default limit 100).\n"
     "redrive sends the original message back to its original topic;\n"
-    "PARTITION defaults to 0 (`dlq list` shows both).\n";
+    "PARTITION defaults to 0 (`dlq list` shows both). A parked key's dead\n"
+    "letters unpark it and are sent in their original order.\n"
+    "skip unparks KEY of command topic TOPIC: its later messages flow again,\n"
+    "its dead letters stay where they are.\n";
+
+/* Keys unparked by this run (a ceiling: a run touching more keys fails). */
+#define UNPARKED_MAX 100000
+
+struct unparked {
+    char *topic;
+    void *key;
+    size_t key_len;
+};
 
 struct dlq {
     const struct of_config *cfg;
     struct of_avro *avro;
     rd_kafka_t *rk;
     long limit, count, failed;
+    struct of_db *db; /* opened at the first parked dead letter */
+    struct unparked *unparked;
+    size_t nunparked;
+    long deleted; /* parked_keys rows deleted */
 };
 
 static const char *const dlq_headers[] = {"error", "original-topic",
@@ -125,6 +155,85 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o)
         ((struct dlq *)o)->failed++;
 }
 
+/* Deletes the parked_keys row of (topic, key). @returns 0 or 1 (printed) */
+static int
+delete_parked(struct dlq *d, const char *topic, const void *key, size_t key_len)
+{
+    struct of_err err;
+    uint64_t n = 0;
+
+    if (!d->db) {
+        d->db = of_db_open(d->cfg, &err);
+        if (!d->db) {
+            ctl_fail("%s", err.msg);
+            return 1;
+        }
+    }
+    if (of_db_exec(
+            d->db, "DELETE FROM parked_keys WHERE topic = ? AND msg_key = ?",
+            (struct of_db_param[]){OF_DB_S(topic), OF_DB_B(key, key_len)}, 2,
+            &n, &err) != OF_OK) {
+        ctl_fail("could not unpark a key of \"%s\": %s", topic, err.msg);
+        return 1;
+    }
+    d->deleted += (long)n;
+    return 0;
+}
+
+/* Did the worker park \p m's key at \p m, or hold \p m behind a parker? */
+static int is_parked_letter(const rd_kafka_message_t *m)
+{
+    char h[16];
+
+    if (!m->key || m->key_len == 0)
+        return 0;
+    if (of_kafka_header_get(m, "parked-behind", h, sizeof(h)))
+        return 1;
+    return of_kafka_header_get(m, "error", h, sizeof(h)) &&
+           strncmp(h, "parked:", 7) == 0;
+}
+
+/* Unparks (topic, m's key) unless this run did already: a second delete
+ * could remove the row of a parker redriven earlier in this run that
+ * failed again. @returns 0 or 1 (printed) */
+static int
+unpark_once(struct dlq *d, const char *topic, const rd_kafka_message_t *m)
+{
+    struct unparked *u;
+
+    for (size_t i = 0; i < d->nunparked; i++) {
+        u = &d->unparked[i];
+        if (u->key_len == m->key_len && strcmp(u->topic, topic) == 0 &&
+            memcmp(u->key, m->key, m->key_len) == 0)
+            return 0;
+    }
+    if (d->nunparked == UNPARKED_MAX) {
+        ctl_fail("more than %d parked keys in one run; redrive fewer "
+                 "dead letters at a time",
+                 UNPARKED_MAX);
+        return 1;
+    }
+    u = realloc(d->unparked, (d->nunparked + 1) * sizeof(*u));
+    if (!u) {
+        ctl_fail("out of memory");
+        return 1;
+    }
+    d->unparked = u;
+    u = &d->unparked[d->nunparked];
+    u->topic = strdup(topic);
+    u->key = malloc(m->key_len);
+    if (!u->topic || !u->key) {
+        free(u->topic);
+        free(u->key);
+        ctl_fail("out of memory");
+        return 1;
+    }
+    memcpy(u->key, m->key, m->key_len);
+    u->key_len = m->key_len;
+    d->nunparked++;
+    return delete_parked(d, topic, m->key, m->key_len);
+}
+
 static int redrive_one(void *arg, const rd_kafka_message_t *m)
 {
     struct dlq *d = arg;
@@ -137,6 +246,11 @@ static int redrive_one(void *arg, const rd_kafka_message_t *m)
                         "original-topic; skipped\n",
                 (int)m->partition, (long long)m->offset);
         return 0;
+    }
+    /* before publishing: the worker must not find the key parked */
+    if (is_parked_letter(m) && unpark_once(d, topic, m)) {
+        d->failed++;
+        return 1;
     }
     rd_kafka_message_headers(m, &h);
     out = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(1);
@@ -191,7 +305,29 @@ static int redrive(struct dlq *d, struct ctl_range *range)
     d->failed += rd_kafka_outq_len(d->rk);
     rd_kafka_destroy(d->rk);
     printf("redriven: %ld (%ld not acknowledged)\n", d->count, d->failed);
+    if (d->nunparked > 0)
+        printf("unparked: %ld of %zu key(s) met\n", d->deleted, d->nunparked);
+    for (size_t i = 0; i < d->nunparked; i++) {
+        free(d->unparked[i].topic);
+        free(d->unparked[i].key);
+    }
+    free(d->unparked);
+    of_db_close(d->db);
     return rc || d->failed ? 1 : 0;
+}
+
+/* dlq skip --topic T --key K */
+static int skip(struct dlq *d, const char *topic, const char *key)
+{
+    if (!topic || !key || !*topic || !*key) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (delete_parked(d, topic, key, strlen(key)))
+        return 1;
+    of_db_close(d->db);
+    printf("unparked: %ld\n", d->deleted);
+    return 0;
 }
 
 int ctl_dlq(struct of_config *cfg, int argc, char **argv)
@@ -199,29 +335,38 @@ int ctl_dlq(struct of_config *cfg, int argc, char **argv)
     static const struct option opts[] = {{"limit", required_argument, 0, 'l'},
                                          {"offset", required_argument, 0, 'o'},
                                          {"all", no_argument, 0, 'a'},
+                                         {"topic", required_argument, 0, 't'},
+                                         {"key", required_argument, 0, 'k'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct ctl_range range = {cfg->topics.dead_letter, -1, -1, -1, -1, -1};
-    struct dlq d = {cfg, NULL, NULL, 100, 0, 0};
+    struct dlq d = {cfg, NULL, NULL, 100, 0, 0, NULL, NULL, 0, 0};
     struct of_err err;
-    int listing, all = 0, c, rc;
+    const char *topic = NULL, *key = NULL;
+    int listing, skipping, all = 0, c, rc;
 
-    if (argc < 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "redrive"))) {
+    if (argc < 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "redrive") &&
+                     strcmp(argv[1], "skip"))) {
         fputs(usage, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
         return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
     listing = strcmp(argv[1], "list") == 0;
+    skipping = strcmp(argv[1], "skip") == 0;
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        if (c == 'l' && listing) {
+        if (c == 't' && skipping) {
+            topic = optarg;
+        } else if (c == 'k' && skipping) {
+            key = optarg;
+        } else if (c == 'l' && listing) {
             d.limit = strtol(optarg, NULL, 10);
-        } else if (c == 'o' && !listing) {
+        } else if (c == 'o' && !listing && !skipping) {
             if (parse_offset(optarg, &range.partition, &range.from_offset)) {
                 ctl_fail("--offset: expected [PARTITION:]OFFSET");
                 return 2;
             }
             range.to_offset = range.from_offset + 1;
-        } else if (c == 'a' && !listing) {
+        } else if (c == 'a' && !listing && !skipping) {
             all = 1;
         } else if (c == 'h') {
             fputs(usage, stdout);
@@ -230,6 +375,12 @@ int ctl_dlq(struct of_config *cfg, int argc, char **argv)
             fputs(usage, stderr);
             return 2;
         }
+    }
+    if (skipping && optind == argc - 1)
+        return skip(&d, topic, key);
+    if (skipping) {
+        fputs(usage, stderr);
+        return 2;
     }
     if (optind != argc - 1 || d.limit < 1 ||
         (!listing && all == (range.from_offset >= 0))) {

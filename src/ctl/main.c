@@ -29,6 +29,7 @@ static const char usage[] =
     "  dlq list [--limit N]              show dead letters, decoded\n"
     "  dlq redrive (--offset [P:]O | --all)\n"
     "                                    send dead letters back\n"
+    "  dlq skip --topic T --key K        unpark a parked key\n"
     "  events tail --topic T [--from-beginning] [--json]\n"
     "                                    print events as they arrive\n"
     "\n"

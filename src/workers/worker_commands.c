@@ -16,7 +16,11 @@
  *   message is given up only when its partition is revoked or at shutdown;
  *   it is then delivered again, never skipped.
  * - OF_EINVAL (undecodable bytes, values MySQL refuses): the poison path,
- *   dead_letter(), then the offset is committed.
+ *   dead_letter(), then the offset is committed. A poison message that
+ *   looks like a real command (the Avro single-object marker, of_avro_peek)
+ *   parks its key first (worker_parking.h): later messages of the key are
+ *   dead-lettered behind it, with a parked-behind header, until an operator
+ *   redrives or skips them. Plain garbage and keyless messages park nothing.
  * - OF_EFATAL: stop, exit 1, commit nothing more.
  * Business rejections are not failures: they commit like applied commands.
  */
@@ -39,6 +43,7 @@
 #include "worker_deadletter.h"
 #include "worker_fault.h"
 #include "worker_metrics.h"
+#include "worker_parking.h"
 #include "worker_sql.h"
 
 #define POLL_MS        100
@@ -56,7 +61,9 @@ struct worker {
     struct of_redis *redis;
     struct worker_deadletter *dl;
     struct worker_consumer *wc;
-    uint64_t seed; /* backoff jitter */
+    struct worker_parking *parking;
+    unsigned int assignments; /* worker_consumer_assignments() last seen */
+    uint64_t seed;            /* backoff jitter */
     /* the message in hand; reset by each handle() */
     const rd_kafka_message_t *rkm;
     struct worker_msg msg;
@@ -67,6 +74,7 @@ struct worker {
     } cmd;
     struct worker_outcome out;
     char reason[256]; /* why it is being dead-lettered */
+    char behind[48];  /* "P:O" of the parker when the key is parked, or "" */
 };
 
 typedef int (*step_fn)(struct worker *w, struct of_err *err);
@@ -89,6 +97,32 @@ static int jitter(struct worker *w, int d)
 }
 
 /* ---- steps: each may be attempted many times ---- */
+
+/* Is the message's key parked? Sets w->behind. Keyless messages never are. */
+static int step_parked(struct worker *w, struct of_err *err)
+{
+    const rd_kafka_message_t *rkm = w->rkm;
+    unsigned int n = worker_consumer_assignments(w->wc);
+
+    w->behind[0] = '\0';
+    if (!rkm->key || rkm->key_len == 0)
+        return OF_OK;
+    /* new partitions: their keys may have been parked by another worker */
+    if (n != w->assignments) {
+        worker_parking_invalidate(w->parking);
+        w->assignments = n;
+    }
+    return worker_parking_check(w->parking, w->msg.topic, rkm->key,
+                                rkm->key_len, w->msg.partition, w->msg.offset,
+                                w->behind, err);
+}
+
+static int step_park(struct worker *w, struct of_err *err)
+{
+    return worker_parking_park(w->parking, w->msg.topic, w->rkm->key,
+                               w->rkm->key_len, w->msg.partition, w->msg.offset,
+                               w->reason, err);
+}
 
 static int step_decode(struct worker *w, struct of_err *err)
 {
@@ -149,7 +183,8 @@ static int step_readmodel(struct worker *w, struct of_err *err)
 
 static int step_deadletter(struct worker *w, struct of_err *err)
 {
-    return worker_deadletter_send(w->dl, w->rkm, w->reason, err);
+    return worker_deadletter_send(w->dl, w->rkm, w->reason,
+                                  w->behind[0] ? w->behind : NULL, err);
 }
 
 /*
@@ -198,10 +233,39 @@ static const char *cmd_type_name(const struct worker *w)
                       : of_avro_order_cmd_type_name(w->cmd.order.type);
 }
 
-/* The poison path: one function, so key parking can grow here. */
+/* Can this poison message park its key? Only one that looks like a real
+ * command (a newer producer, a validation bug) and has a key that fits. */
+static int parks_key(const struct worker *w)
+{
+    const rd_kafka_message_t *rkm = w->rkm;
+
+    if (!rkm->key || rkm->key_len == 0 || !rkm->payload ||
+        of_avro_peek(w->avro, rkm->payload, rkm->len, NULL, NULL) ==
+            OF_AVRO_FRAME_NONE)
+        return 0;
+    if (rkm->key_len > WORKER_PARKING_KEY_MAX ||
+        strlen(w->msg.topic) > WORKER_PARKING_TOPIC_MAX) {
+        of_warn("cannot park a key of %zu bytes on topic %s: dead-lettering "
+                "without parking",
+                rkm->key_len, w->msg.topic);
+        return 0;
+    }
+    return 1;
+}
+
+/* The poison path: parks the key (in MySQL, first) when the message looks
+ * like a real command, then dead-letters it. */
 static int dead_letter(struct worker *w, const char *why, struct of_err *err)
 {
+    int rc;
+
     snprintf(w->reason, sizeof(w->reason), "%s", why);
+    if (parks_key(w)) {
+        rc = with_retry(w, step_park, "mysql", err); /* the cause, stored */
+        if (rc != OF_OK)
+            return rc;
+        snprintf(w->reason, sizeof(w->reason), "parked: %s", why);
+    }
     of_warn("dead-lettering the message: %s topic=%s partition=%" PRId32
             " offset=%" PRId64,
             w->reason, w->msg.topic, w->msg.partition, w->msg.offset);
@@ -239,8 +303,19 @@ static enum worker_outcome_label log_outcome(const struct worker *w)
 static int
 process(struct worker *w, enum worker_outcome_label *label, struct of_err *err)
 {
-    int rc = with_retry(w, step_decode, "decode", err);
+    int rc = with_retry(w, step_parked, "mysql", err);
 
+    if (rc != OF_OK)
+        return rc;
+    if (w->behind[0]) {
+        snprintf(w->reason, sizeof(w->reason), "parked behind %s", w->behind);
+        of_warn("dead-lettering the message: its key is %s topic=%s "
+                "partition=%" PRId32 " offset=%" PRId64,
+                w->reason, w->msg.topic, w->msg.partition, w->msg.offset);
+        *label = WORKER_OUT_DEAD_LETTER;
+        return with_retry(w, step_deadletter, "dead_letter", err);
+    }
+    rc = with_retry(w, step_decode, "decode", err);
     if (rc == OF_OK) {
         of_log_set_trace(w->is_user ? w->cmd.user.trace_id
                                     : w->cmd.order.trace_id);
@@ -280,7 +355,10 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
     of_log_set_trace(trace);
     rc = process(w, &label, &err);
     if (rc == OF_OK) {
+        rd_kafka_timestamp_type_t tstype;
         worker_consumer_commit(w->wc, rkm);
+        worker_metrics_consumed(&w->wm, w->msg.topic, w->msg.partition,
+                                rd_kafka_message_timestamp(rkm, &tstype));
         worker_metrics_command(&w->wm, w->msg.topic, label);
         of_metrics_observe(w->wm.apply_seconds, (double)(mono_us() - t0) / 1e6);
         of_metrics_set(w->wm.batch_size, 1);
@@ -327,11 +405,15 @@ static int setup(struct worker *w, struct of_err *err)
     w->wc = worker_consumer_new(cfg, &w->wm, err);
     if (!w->wc)
         return err->rc;
+    w->parking = worker_parking_new(cfg);
+    if (!w->parking)
+        return of_err_set(err, OF_EFATAL, "out of memory");
     return OF_OK;
 }
 
 static void teardown(struct worker *w)
 {
+    worker_parking_destroy(w->parking);
     worker_consumer_close(w->wc);
     worker_deadletter_destroy(w->dl);
     of_redis_destroy(w->redis);

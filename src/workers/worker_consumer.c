@@ -32,7 +32,8 @@ struct worker_consumer {
     rd_kafka_message_t *stash[STASH_MAX];
     size_t stash_head, stash_n;
     int overflow;
-    int64_t lag_at; /* monotonic ms of the last lag refresh */
+    int64_t lag_at;           /* monotonic ms of the last lag refresh */
+    unsigned int assignments; /* partitions assigned this many times */
 };
 
 static int64_t now_ms(void)
@@ -125,6 +126,7 @@ static void on_assign(struct worker_consumer *wc,
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     log_parts("assigned", parts);
+    wc->assignments++;
     if (coop)
         error = rd_kafka_incremental_assign(rk, parts);
     else
@@ -468,4 +470,9 @@ void worker_consumer_lag(struct worker_consumer *wc)
                            high > p->offset ? high - p->offset : 0);
     }
     rd_kafka_topic_partition_list_destroy(parts);
+}
+
+unsigned int worker_consumer_assignments(const struct worker_consumer *wc)
+{
+    return wc->assignments;
 }

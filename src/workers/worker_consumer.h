@@ -91,6 +91,12 @@ int worker_consumer_wait(struct worker_consumer *wc,
 void worker_consumer_commit(struct worker_consumer *wc,
                             const rd_kafka_message_t *rkm);
 
+/**
+ * @returns how many times partitions were assigned so far: a change tells
+ *          the caller it may have new partitions (with their state).
+ */
+unsigned int worker_consumer_assignments(const struct worker_consumer *wc);
+
 /** @brief Refresh the lag gauges, at most every 2 s. */
 void worker_consumer_lag(struct worker_consumer *wc);
 

@@ -99,9 +99,10 @@ static void copy_header(const rd_kafka_message_t *rkm,
 }
 
 static rd_kafka_headers_t *make_headers(const rd_kafka_message_t *rkm,
-                                        const char *reason)
+                                        const char *reason,
+                                        const char *parked_behind)
 {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(9);
     char partition[16], offset[24], failed_at[40];
 
     copy_header(rkm, "content-type", h);
@@ -116,15 +117,18 @@ static rd_kafka_headers_t *make_headers(const rd_kafka_message_t *rkm,
     rd_kafka_header_add(h, "original-partition", -1, partition, -1);
     rd_kafka_header_add(h, "original-offset", -1, offset, -1);
     rd_kafka_header_add(h, "failed-at", -1, failed_at, -1);
+    if (parked_behind)
+        rd_kafka_header_add(h, "parked-behind", -1, parked_behind, -1);
     return h;
 }
 
 int worker_deadletter_send(struct worker_deadletter *dl,
                            const rd_kafka_message_t *rkm,
                            const char *reason,
+                           const char *parked_behind,
                            struct of_err *err)
 {
-    rd_kafka_headers_t *h = make_headers(rkm, reason);
+    rd_kafka_headers_t *h = make_headers(rkm, reason, parked_behind);
     uint64_t seq = ++dl->seq;
     rd_kafka_resp_err_t e;
 

@@ -3,7 +3,8 @@
  * (its bytes do not decode, or MySQL refuses its values) is copied to
  * [topics] dead_letter, key and value untouched, with the contract's
  * headers (CONTRACT §4) plus error, original-topic, original-partition,
- * original-offset and failed-at, so that `orderflowctl dlq redrive` can put
+ * original-offset and failed-at (and parked-behind for a message held back
+ * behind a parked key), so that `orderflowctl dlq redrive` can put
  * it back once the cause is fixed.
  *
  * The caller commits the original offset only after worker_deadletter_send()
@@ -33,6 +34,8 @@ void worker_deadletter_destroy(struct worker_deadletter *dl);
 /**
  * @brief Copy \p rkm to the dead-letter topic and wait for Kafka's answer.
  * @param reason the error header: why \p rkm cannot be applied.
+ * @param parked_behind NULL, or the parked-behind header ("PARTITION:OFFSET"
+ *        of the message that parked \p rkm's key, see worker_parking.h).
  * @returns OF_OK once acknowledged; OF_EAGAIN when not (yet): Kafka down,
  *          timed out. Retry later; a copy may then be written twice.
  * @locality the worker's thread; blocks up to ~15 s.
@@ -40,6 +43,7 @@ void worker_deadletter_destroy(struct worker_deadletter *dl);
 int worker_deadletter_send(struct worker_deadletter *dl,
                            const rd_kafka_message_t *rkm,
                            const char *reason,
+                           const char *parked_behind,
                            struct of_err *err);
 
 #endif

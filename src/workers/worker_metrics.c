@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -22,6 +23,12 @@ void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m)
         m, "orderflow_worker_consumer_lag",
         "Messages behind the high watermark, by topic and partition",
         "topic,partition");
+    wm->lag_seconds = of_metrics_gauge(
+        m, "orderflow_worker_consumer_lag_seconds",
+        "Approximate age of the oldest unconsumed message, by topic and "
+        "partition (0 when caught up)",
+        "topic,partition");
+    wm->nlast = 0;
     wm->apply_seconds = of_metrics_series(
         of_metrics_histogram(m, "orderflow_worker_apply_seconds",
                              "Time from taking a command to committing its "
@@ -50,6 +57,44 @@ void worker_metrics_retry(struct worker_metrics *wm, const char *reason)
     of_metrics_add(of_metrics_series(wm->retries, labels), 1);
 }
 
+/* The slot of topic[partition] in wm->last; \p add makes one if there is
+ * room. NULL: none. */
+static int64_t *last_ts(struct worker_metrics *wm,
+                        const char *topic,
+                        int32_t partition,
+                        int add)
+{
+    for (int i = 0; i < wm->nlast; i++)
+        if (wm->last[i].partition == partition &&
+            strcmp(wm->last[i].topic, topic) == 0)
+            return &wm->last[i].ts_ms;
+    if (!add || wm->nlast == WORKER_METRICS_PARTS_MAX)
+        return NULL;
+    snprintf(wm->last[wm->nlast].topic, sizeof(wm->last[0].topic), "%s", topic);
+    wm->last[wm->nlast].partition = partition;
+    wm->last[wm->nlast].ts_ms = -1;
+    return &wm->last[wm->nlast++].ts_ms;
+}
+
+void worker_metrics_consumed(struct worker_metrics *wm,
+                             const char *topic,
+                             int32_t partition,
+                             int64_t ts_ms)
+{
+    int64_t *ts = last_ts(wm, topic, partition, 1);
+
+    if (ts && ts_ms >= 0)
+        *ts = ts_ms;
+}
+
+/*
+ * The lag in seconds is an approximation, an upper bound: the age of the
+ * oldest unconsumed message would need its timestamp, i.e. a fetch of the
+ * message at the consumer's position. We use the timestamp of the last
+ * message consumed instead, whose successor is the oldest unconsumed one
+ * and can only be younger. While nothing has been consumed on a lagging
+ * partition since start-up the age is unknown and the gauge is not set.
+ */
 void worker_metrics_lag(struct worker_metrics *wm,
                         const char *topic,
                         int32_t partition,
@@ -57,9 +102,24 @@ void worker_metrics_lag(struct worker_metrics *wm,
 {
     char p[16];
     const char *labels[] = {topic, p};
+    const int64_t *ts = last_ts(wm, topic, partition, 0);
+    struct timespec now;
+    double age;
 
     snprintf(p, sizeof(p), "%d", (int)partition);
     of_metrics_set(of_metrics_series(wm->lag, labels), (double)lag);
+    if (lag <= 0) {
+        of_metrics_set(of_metrics_series(wm->lag_seconds, labels), 0);
+        return;
+    }
+    if (!ts || *ts < 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    age = ((double)now.tv_sec * 1000 + (double)(now.tv_nsec / 1000000) -
+           (double)*ts) /
+          1000;
+    of_metrics_set(of_metrics_series(wm->lag_seconds, labels),
+                   age > 0 ? age : 0);
 }
 
 /* ---- /metrics ---- */

@@ -23,13 +23,27 @@ enum worker_outcome_label {
     WORKER_OUT_DEAD_LETTER,
 };
 
+/* Partitions whose last consumed message's timestamp is remembered (for
+ * the lag in seconds); more than this and the extra ones go without. */
+#define WORKER_METRICS_PARTS_MAX 128
+
 /* The command worker's families (owned by the registry). */
 struct worker_metrics {
-    struct of_metric *commands; /* {topic, outcome} */
-    struct of_metric *retries;  /* {reason} */
-    struct of_metric *lag;      /* {topic, partition} */
+    struct of_metric *commands;    /* {topic, outcome} */
+    struct of_metric *retries;     /* {reason} */
+    struct of_metric *lag;         /* {topic, partition} */
+    struct of_metric *lag_seconds; /* {topic, partition} */
     struct of_metric_series *apply_seconds;
     struct of_metric_series *batch_size;
+    /* the timestamp (ms since the epoch) of the last message consumed, per
+     * partition: written by worker_metrics_consumed(), read by
+     * worker_metrics_lag(), both on the worker's thread */
+    struct {
+        char topic[200];
+        int32_t partition;
+        int64_t ts_ms;
+    } last[WORKER_METRICS_PARTS_MAX];
+    int nlast;
 };
 
 /** @brief Declare the families in \p m. */
@@ -40,10 +54,20 @@ void worker_metrics_command(struct worker_metrics *wm,
                             enum worker_outcome_label outcome);
 /** @param reason "mysql", "redis" or "dead_letter" (what failed). */
 void worker_metrics_retry(struct worker_metrics *wm, const char *reason);
+/**
+ * @brief Set the lag of \p topic [\p partition]: \p lag messages, and the
+ *        lag in seconds from the timestamp worker_metrics_consumed() last
+ *        recorded for it (0 when \p lag is 0).
+ */
 void worker_metrics_lag(struct worker_metrics *wm,
                         const char *topic,
                         int32_t partition,
                         int64_t lag);
+/** @brief Remember \p ts_ms, the timestamp of a message just consumed. */
+void worker_metrics_consumed(struct worker_metrics *wm,
+                             const char *topic,
+                             int32_t partition,
+                             int64_t ts_ms);
 
 struct worker_http;
 

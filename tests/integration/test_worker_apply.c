@@ -610,7 +610,7 @@ static void expect_dead_letter(const char *key,
 
 static void undecodable_message_is_dead_lettered_and_skipped(void **state)
 {
-    static const char garbage[] = "\xC3\x01 certainly not an Avro command";
+    static const char garbage[] = "certainly not an Avro command";
     const char *topic = t.cfg->topics.order_commands;
     char key[128], email[200];
     void *buf;
