@@ -249,6 +249,14 @@ struct worker_consumer *worker_consumer_new(const struct of_config *cfg,
                                  "earliest",
                                  "isolation.level",
                                  "read_committed",
+                                 /* incremental rebalances unless [kafka]
+                                  * chooses: a worker joining or leaving
+                                  * stops only the partitions that move */
+                                 of_config_kafka_get(
+                                     cfg, "partition.assignment.strategy")
+                                     ? NULL
+                                     : "partition.assignment.strategy",
+                                 "cooperative-sticky",
                                  NULL};
     struct worker_consumer *wc = calloc(1, sizeof(*wc));
     rd_kafka_conf_t *conf = NULL;
