@@ -68,8 +68,7 @@ static int64_t time_parse(const char *s)
     return (int64_t)timegm(&tm) * 1000000 + us;
 }
 
-/* UNIX_TIMESTAMP() text ("1764388126" or "1764388126.123456") -> micros */
-static int64_t unix_text_us(const char *s)
+int64_t of_time_parse_unix(const char *s)
 {
     int64_t sec = 0, us = 0;
     int digits = 0;
@@ -424,7 +423,7 @@ static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
     u->user_id = strtoll(v[0], NULL, 10);
     copy_str(u->email, sizeof(u->email), v[1]);
     copy_str(u->username, sizeof(u->username), v[2]);
-    u->registration_date = unix_text_us(v[3]);
+    u->registration_date = of_time_parse_unix(v[3]);
     u->has_avatar_url = v[4] != NULL;
     copy_str(u->avatar_url, sizeof(u->avatar_url), v[4]);
     u->is_banned = v[5] && strcmp(v[5], "0") != 0;
@@ -463,8 +462,8 @@ static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
         of_avro_order_status_parse(v[3], &o->order_status) != OF_OK ||
         of_money_parse(v[4], &o->total_amount) != 0)
         return 1; /* not found: a row we cannot show */
-    o->created_at = unix_text_us(v[5]);
-    o->updated_at = unix_text_us(v[6]);
+    o->created_at = of_time_parse_unix(v[5]);
+    o->updated_at = of_time_parse_unix(v[6]);
     *ctx->version = strtoll(v[7], NULL, 10);
     ctx->found = 1;
     return 1;
@@ -503,8 +502,8 @@ static int cmd_row(void *arg, int ncols, char **v, const unsigned long *lens)
     copy_str(c->error_code, sizeof(c->error_code), v[4]);
     copy_str(c->error_message, sizeof(c->error_message), v[5]);
     copy_str(c->actor_id, sizeof(c->actor_id), v[6]);
-    c->accepted_at = unix_text_us(v[7]);
-    c->completed_at = unix_text_us(v[8]);
+    c->accepted_at = of_time_parse_unix(v[7]);
+    c->completed_at = of_time_parse_unix(v[8]);
     ctx->found = 1;
     return 1;
 }

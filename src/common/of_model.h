@@ -52,6 +52,11 @@ const char *of_cmd_status_name(enum of_cmd_state s);
 /** @brief RFC 3339 UTC of \p micros: "2026-11-29T03:48:46Z", or with
  *         ".123456" when \p frac. */
 void of_time_format(int64_t micros, int frac, char out[40]);
+/**
+ * @returns the microseconds of a UNIX_TIMESTAMP() text ("1764388126" or
+ *          "1764388126.123456"); 0 for NULL.
+ */
+int64_t of_time_parse_unix(const char *s);
 /** @returns microseconds since the epoch, now. */
 int64_t of_time_now_us(void);
 

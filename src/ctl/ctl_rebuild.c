@@ -38,11 +38,6 @@ struct rebuild {
     time_t started;
 };
 
-static int64_t unix_us(const char *s)
-{
-    return s ? (int64_t)strtoll(s, NULL, 10) * 1000000 : 0;
-}
-
 static int user_row(void *arg, int n, char **v, const unsigned long *l)
 {
     struct rebuild *rb = arg;
@@ -53,7 +48,7 @@ static int user_row(void *arg, int n, char **v, const unsigned long *l)
     u.user_id = strtoll(v[0], NULL, 10);
     snprintf(u.email, sizeof(u.email), "%s", v[1]);
     snprintf(u.username, sizeof(u.username), "%s", v[2]);
-    u.registration_date = unix_us(v[3]);
+    u.registration_date = of_time_parse_unix(v[3]);
     u.has_avatar_url = v[4] != NULL;
     snprintf(u.avatar_url, sizeof(u.avatar_url), "%s", v[4] ? v[4] : "");
     u.is_banned = strcmp(v[5], "0") != 0;
@@ -87,8 +82,8 @@ static int order_row(void *arg, int n, char **v, const unsigned long *l)
                 (long long)o.order_id);
         return 0;
     }
-    o.created_at = unix_us(v[5]);
-    o.updated_at = unix_us(v[6]);
+    o.created_at = of_time_parse_unix(v[5]);
+    o.updated_at = of_time_parse_unix(v[6]);
     if (of_model_redis_put_order(rb->redis, &o, strtoll(v[7], NULL, 10),
                                  &rb->err) != OF_OK) {
         rb->failed = 1;

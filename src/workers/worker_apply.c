@@ -96,7 +96,7 @@ static int user_from_row(const struct worker_sql_row *row,
     u->user_id = strtoll(v[0], NULL, 10);
     snprintf(u->email, sizeof(u->email), "%s", v[1]);
     snprintf(u->username, sizeof(u->username), "%s", v[2]);
-    u->registration_date = worker_sql_unix_us(v[3]);
+    u->registration_date = of_time_parse_unix(v[3]);
     u->has_avatar_url = v[4] != NULL;
     snprintf(u->avatar_url, sizeof(u->avatar_url), "%s", v[4] ? v[4] : "");
     u->is_banned = strcmp(v[5], "0") != 0;
@@ -121,8 +121,8 @@ static int order_from_row(const struct worker_sql_row *row,
         return OF_EINVAL;
     o->order_id = strtoll(v[0], NULL, 10);
     o->user_id = strtoll(v[1], NULL, 10);
-    o->created_at = worker_sql_unix_us(v[5]);
-    o->updated_at = worker_sql_unix_us(v[6]);
+    o->created_at = of_time_parse_unix(v[5]);
+    o->updated_at = of_time_parse_unix(v[6]);
     *version = strtoll(v[7], NULL, 10);
     return OF_OK;
 }
@@ -317,8 +317,8 @@ static int load_done(struct worker_apply *wa,
     snprintf(st->error_message, sizeof(st->error_message), "%s",
              v[4] ? v[4] : "");
     snprintf(st->actor_id, sizeof(st->actor_id), "%s", v[5] ? v[5] : "");
-    st->accepted_at = worker_sql_unix_us(v[6]);
-    st->completed_at = worker_sql_unix_us(v[7]);
+    st->accepted_at = of_time_parse_unix(v[6]);
+    st->completed_at = of_time_parse_unix(v[7]);
     /* row borrows the connection's buffers: done with it from here on */
     if (st->resource_id == 0)
         return OF_OK;

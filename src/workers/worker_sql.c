@@ -432,21 +432,3 @@ void worker_sql_time(int64_t micros, char out[WSQL_TIME_SIZE])
     n = strftime(out, WSQL_TIME_SIZE, "%Y-%m-%d %H:%M:%S", &tm);
     snprintf(out + n, WSQL_TIME_SIZE - n, ".%06d", (int)(micros % 1000000));
 }
-
-int64_t worker_sql_unix_us(const char *s)
-{
-    int64_t sec = 0, us = 0;
-    int digits = 0;
-
-    if (!s)
-        return 0;
-    for (; *s >= '0' && *s <= '9'; s++)
-        sec = sec * 10 + (*s - '0');
-    if (*s == '.') {
-        for (s++; *s >= '0' && *s <= '9' && digits < 6; s++, digits++)
-            us = us * 10 + (*s - '0');
-    }
-    for (; digits < 6; digits++)
-        us *= 10;
-    return sec * 1000000 + us;
-}

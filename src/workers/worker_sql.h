@@ -105,7 +105,5 @@ uint64_t worker_sql_insert_id(struct worker_sql *db, enum worker_sql_id id);
 /** @brief \p micros since the epoch as a TIMESTAMP(6) parameter (UTC). */
 void worker_sql_time(int64_t micros, char out[WSQL_TIME_SIZE]);
 
-/** @returns UNIX_TIMESTAMP() text ("1764388126.123456") as micros. */
-int64_t worker_sql_unix_us(const char *s);
 
 #endif
