@@ -366,6 +366,11 @@ static void replay_of_whole_topic_changes_nothing(void **state)
         of_it_wait_caught_up(t.cfg, group, topics[i], 60);
     }
     of_it_sh("grep -q '^replayed [1-9]' %s/replay.out", t.dir);
+    /* a dry run over the same range: nothing left to apply */
+    of_it_sh("%s/orderflowctl --config /dev/null replay --topic %s "
+             "--from-offset 0 --dry-run 2>/dev/null | grep -q "
+             "', 0 would be applied, [1-9][0-9]* already applied'",
+             t.bin, topics[1]);
     checksum(db, &after);
     assert_string_equal(before.v[0], after.v[0]); /* users unchanged */
     assert_string_equal(before.v[1], after.v[1]); /* orders unchanged */
