@@ -56,7 +56,7 @@ if [ "$asan" = 1 ]; then
 fi
 
 echo "== normal build: unit and integration tests"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOF_FAULTS=ON \
     -DOF_BUILD_TESTS=ON >/dev/null
 cmake --build "$root/build" -j"$jobs" >/dev/null
 ctest --test-dir "$root/build" --output-on-failure \
