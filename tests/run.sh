@@ -5,7 +5,8 @@
 #                   a private Kafka, MariaDB and Redis that ctest's "stack"
 #                   fixture starts (tests/lib/stack.sh) and stops.
 # The last lines are ctest's summary. Options:
-#   --no-asan   skip the sanitizer build (quicker while developing)
+#   --no-asan   skip the sanitizer build and the fuzzing (quicker while
+#               developing)
 #   -R REGEX    only the tests matching REGEX (passed to ctest)
 set -euo pipefail
 
@@ -53,6 +54,11 @@ if [ "$asan" = 1 ]; then
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir "$root/build-asan" -L unit --output-on-failure \
         -j"$jobs" ${ctest_args[@]+"${ctest_args[@]}"}
+fi
+
+if [ "$asan" = 1 ]; then
+    echo "== fuzzing: each libFuzzer target for a short time"
+    bash "$root/tests/fuzz/run.sh"
 fi
 
 echo "== normal build: unit and integration tests"

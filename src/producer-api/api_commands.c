@@ -286,7 +286,7 @@ enum MHD_Result api_answer_publish(struct api_req *req)
 {
     struct of_cmd_status c;
 
-    switch (req->publish) {
+    switch ((int)req->publish) { /* one atomic load */
     case API_PUB_NOT_PERSISTED:
         return answer(req, 503,
                       json_pack("{s:{s:s, s:s}}", "error", "code",
