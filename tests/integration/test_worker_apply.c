@@ -255,6 +255,22 @@ redis_hget(const char *key, const char *field, char *out, size_t cap)
     freeReplyObject(r);
 }
 
+/* Redis is written after the MySQL commit the tests wait for: poll (bounded)
+ * until \p field of \p key is \p want. */
+static void expect_redis(const char *key, const char *field, const char *want)
+{
+    char v[512] = "";
+
+    for (int i = 0; i < WAIT_S * 20; i++) {
+        redis_hget(key, field, v, sizeof(v));
+        if (strcmp(v, want) == 0)
+            return;
+        usleep(50000);
+    }
+    fail_msg("HGET %s %s is \"%s\", want \"%s\" (after %d s)", key, field, v,
+             want, WAIT_S);
+}
+
 /* The value of the /metrics line starting with \p series, or -1. */
 static double metric(const char *series)
 {
@@ -395,7 +411,7 @@ static struct row outbox_of(const char *aggtype, int64_t id)
 
 static void user_lifecycle_register_ban_unban(void **state)
 {
-    char email[200], key[64], v[256], sid[24];
+    char email[200], key[64], sid[24];
     struct row r;
     (void)state;
 
@@ -407,10 +423,8 @@ static void user_lifecycle_register_ban_unban(void **state)
     assert_string_equal(r.v[1], "0");
     assert_string_equal(r.v[2], email);
     snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)uid);
-    redis_hget(key, "version", v, sizeof(v));
-    assert_string_equal(v, "1"); /* Redis has the new user */
-    redis_hget(key, "email", v, sizeof(v));
-    assert_string_equal(v, email);
+    expect_redis(key, "version", "1"); /* Redis has the new user */
+    expect_redis(key, "email", email);
 
     struct of_user_cmd *cmd = user_cmd(OF_REGISTER_USER, 0);
     snprintf(cmd->email, sizeof(cmd->email), "%s", email);
@@ -444,10 +458,8 @@ static void user_lifecycle_register_ban_unban(void **state)
     r = outbox_of("user", uid);
     assert_string_equal(r.v[0], "3"); /* one event per version, no more */
     assert_string_equal(r.v[1], "1:UserRegistered,2:UserBanned,3:UserUnbanned");
-    redis_hget(key, "version", v, sizeof(v));
-    assert_string_equal(v, "3"); /* Redis follows MySQL */
-    redis_hget(key, "is_banned", v, sizeof(v));
-    assert_string_equal(v, "false");
+    expect_redis(key, "version", "3"); /* Redis follows MySQL */
+    expect_redis(key, "is_banned", "false");
 
     r = user_outcome(user_cmd(OF_BAN_USER, 2000000000), "BanUser of nobody");
     assert_string_equal(r.v[0], "rejected");
@@ -456,7 +468,7 @@ static void user_lifecycle_register_ban_unban(void **state)
 
 static void order_lifecycle_and_redelivered_pay(void **state)
 {
-    char email[200], key[80], v[256], sid[24];
+    char email[200], key[80], sid[24];
     static struct of_order_cmd pay;
     const char *topic = t.cfg->topics.order_commands;
     struct row r;
@@ -509,15 +521,11 @@ static void order_lifecycle_and_redelivered_pay(void **state)
     assert_string_equal(r.v[1], "1:OrderCreated,2:OrderPaid,3:OrderRefunded");
 
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)oid);
-    redis_hget(key, "version", v, sizeof(v));
-    assert_string_equal(v, "3");
-    redis_hget(key, "order_status", v, sizeof(v));
-    assert_string_equal(v, "refunded");
-    redis_hget(key, "total_amount", v, sizeof(v));
-    assert_string_equal(v, "123.45");
+    expect_redis(key, "version", "3");
+    expect_redis(key, "order_status", "refunded");
+    expect_redis(key, "total_amount", "123.45");
     snprintf(key, sizeof(key), "orderflow:command:%s", pay.command_id);
-    redis_hget(key, "status", v, sizeof(v));
-    assert_string_equal(v, "applied");
+    expect_redis(key, "status", "applied");
 
     cmd = order_cmd(OF_CREATE_ORDER, 0);
     cmd->user_id = 2000000000;
@@ -527,8 +535,7 @@ static void order_lifecycle_and_redelivered_pay(void **state)
     assert_string_equal(r.v[0], "rejected");
     assert_string_equal(r.v[1], "user_not_found");
     assert_string_equal(r.v[2], "0");
-    redis_hget(key, "error_code", v, sizeof(v));
-    assert_string_equal(v, "user_not_found"); /* Redis has the outcome */
+    expect_redis(key, "error_code", "user_not_found"); /* Redis has the outcome */
     r = order_outcome(order_cmd(OF_PAY_ORDER, 2000000000), "PayOrder of none");
     assert_string_equal(r.v[0], "rejected");
     assert_string_equal(r.v[1], "order_not_found");
@@ -674,7 +681,7 @@ static int kill_worker_connections(void)
  * one on its partition wait for it (pay before cancel, as sent). */
 static void transient_failures_are_retried_in_order(void **state)
 {
-    char email[200], sid[24], key[80], v[64], pay_id[OF_UUID_SIZE];
+    char email[200], sid[24], key[80], pay_id[OF_UUID_SIZE];
     struct of_err err;
     struct row r;
     (void)state;
@@ -723,8 +730,7 @@ static void transient_failures_are_retried_in_order(void **state)
     r = command_row(pay_id);
     assert_string_equal(r.v[0], "applied");
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)oid);
-    redis_hget(key, "order_status", v, sizeof(v));
-    assert_string_equal(v, "paid");
+    expect_redis(key, "order_status", "paid");
     assert_true(metric("orderflow_worker_retries_total{reason=\"mysql\"}") >
                 (mysql_retries < 0 ? 0 : mysql_retries));
     assert_true(metric("orderflow_worker_retries_total{reason=\"redis\"}") >
@@ -765,8 +771,7 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
     t.worker_pid = 0;
     struct row r = command_row(id);
     assert_string_equal(r.v[0], "applied"); /* committed before the abort */
-    redis_hget(key, "status", v, sizeof(v));
-    assert_string_equal(v, ""); /* ... and Redis never heard of it */
+    expect_redis(key, "status", ""); /* ... and Redis never heard of it */
 
     t.worker_pid = start_worker(NULL);
     until = of_it_now_us() + WAIT_S * 1000000LL;
@@ -779,8 +784,7 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
         fail_msg("Redis did not catch up with command %s in %d s", id, WAIT_S);
     }
     snprintf(key, sizeof(key), "orderflow:user:%.24s", r.v[2]);
-    redis_hget(key, "version", v, sizeof(v));
-    assert_string_equal(v, "1"); /* the user hash is back too */
+    expect_redis(key, "version", "1"); /* the user hash is back too */
     assert_true(outcome_count(t.cfg->topics.user_commands, "duplicate") == 1);
     r = sql("SELECT COUNT(*) FROM users WHERE email = ?", email);
     assert_string_equal(r.v[0], "1"); /* applied once */
