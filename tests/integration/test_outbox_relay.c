@@ -128,7 +128,9 @@ static int check_topic(struct of_config *cfg, struct of_avro *avro,
     rd_kafka_topic_partition_list_add(sub, order_events, RD_KAFKA_PARTITION_UA);
     rd_kafka_subscribe(rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
-    while (idle < 30) { /* 3 s without a message: the end */
+    /* the end: 3 s without a message once messages flow (the group join
+     * before the first one may take longer: up to 30 s) */
+    while (idle < (total ? 30 : 300)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m || m->err) {
             idle++;
