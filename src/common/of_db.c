@@ -5,6 +5,7 @@
  * thousands of times keep their own MYSQL_STMT (see the worker).
  */
 #include "of_db.h"
+#include "of_db_bind.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,11 @@ static int stmt_fail(MYSQL_STMT *stmt, const char *what, struct of_err *err)
                       what, mysql_stmt_error(stmt), e);
 }
 
-static int bind_params(MYSQL_STMT *stmt, const struct of_db_param *params,
-                       int nparams, struct of_err *err)
+void of_db_fill_binds(MYSQL_BIND *bind, unsigned long *lens,
+                      const struct of_db_param *params, int n)
 {
-    MYSQL_BIND bind[OF_DB_MAX_PARAMS];
-    unsigned long lens[OF_DB_MAX_PARAMS];
-
-    if (nparams == 0)
-        return OF_OK;
-    if (nparams > OF_DB_MAX_PARAMS ||
-        (unsigned long)nparams != mysql_stmt_param_count(stmt))
-        return of_err_set(err, OF_EFATAL, "statement takes %lu parameters, "
-                                          "%d given",
-                          mysql_stmt_param_count(stmt), nparams);
-    memset(bind, 0, sizeof(bind[0]) * (size_t)nparams);
-    for (int i = 0; i < nparams; i++) {
+    memset(bind, 0, sizeof(bind[0]) * (size_t)n);
+    for (int i = 0; i < n; i++) {
         const struct of_db_param *p = &params[i];
         switch (p->type) {
         case OF_DB_NULL:
@@ -138,11 +129,6 @@ static int bind_params(MYSQL_STMT *stmt, const struct of_db_param *params,
             break;
         }
     }
-    /* mysql_stmt_bind_param copies the MYSQL_BIND array but not the
-     * buffers, which live until execute returns */
-    if (mysql_stmt_bind_param(stmt, bind))
-        return stmt_fail(stmt, "bind", err);
-    return OF_OK;
 }
 
 /* Fetches every row as text, growing a column's buffer when it was cut. */
@@ -222,6 +208,8 @@ static MYSQL_STMT *run(struct of_db *db, const char *sql,
                        struct of_err *err)
 {
     MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
+    MYSQL_BIND bind[OF_DB_MAX_PARAMS];
+    unsigned long lens[OF_DB_MAX_PARAMS];
 
     if (!stmt) {
         of_err_set(err, OF_EAGAIN, "could not make a statement: %s",
@@ -232,8 +220,18 @@ static MYSQL_STMT *run(struct of_db *db, const char *sql,
         stmt_fail(stmt, "prepare", err);
         goto fail;
     }
-    if (bind_params(stmt, params, nparams, err) != OF_OK)
+    if (nparams > OF_DB_MAX_PARAMS ||
+        (unsigned long)nparams != mysql_stmt_param_count(stmt)) {
+        of_err_set(err, OF_EFATAL, "statement takes %lu parameters, %d given",
+                   mysql_stmt_param_count(stmt), nparams);
         goto fail;
+    }
+    /* bind and lens stay in this frame until execute has read them */
+    of_db_fill_binds(bind, lens, params, nparams);
+    if (nparams > 0 && mysql_stmt_bind_param(stmt, bind)) {
+        stmt_fail(stmt, "bind", err);
+        goto fail;
+    }
     if (mysql_stmt_execute(stmt)) {
         stmt_fail(stmt, "execute", err);
         goto fail;

@@ -16,6 +16,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include "of_db_bind.h"
 #include "of_log.h"
 
 /* Long enough for any column we select (VARCHAR(255) utf8mb4 is 1020
@@ -313,28 +314,7 @@ static int bind_params(struct worker_sql *db,
 
     assert(nparams <= 16 &&
            (unsigned long)nparams == mysql_stmt_param_count(stmt));
-    memset(bind, 0, sizeof(bind));
-    for (int i = 0; i < nparams; i++) {
-        const struct of_db_param *p = &params[i];
-        switch (p->type) {
-        case OF_DB_NULL:
-            bind[i].buffer_type = MYSQL_TYPE_NULL;
-            break;
-        case OF_DB_INT:
-            bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
-            bind[i].buffer = (void *)(uintptr_t)&p->i;
-            break;
-        case OF_DB_STR:
-        case OF_DB_BLOB:
-            lens[i] = p->type == OF_DB_STR ? strlen(p->p) : p->len;
-            bind[i].buffer_type =
-                p->type == OF_DB_STR ? MYSQL_TYPE_STRING : MYSQL_TYPE_BLOB;
-            bind[i].buffer = (void *)(uintptr_t)p->p;
-            bind[i].buffer_length = lens[i];
-            bind[i].length = &lens[i];
-            break;
-        }
-    }
+    of_db_fill_binds(bind, lens, params, nparams);
     /* the MYSQL_BIND array is copied, the buffers (params, lens) are read
      * at execute time, which is still inside our caller */
     if (nparams > 0 && mysql_stmt_bind_param(stmt, bind))
