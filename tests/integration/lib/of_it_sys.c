@@ -1,0 +1,212 @@
+/* of_it_sys: see of_it_sys.h. */
+#include "of_it_sys.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "of_it.h"
+#include "of_jwt.h"
+
+static const char *const proc_names[] = {"api", "worker", "outbox"};
+
+void of_it_sys_init(struct of_it_sys *s, const char *name,
+                    const char *const *extra_env)
+{
+    char v[200];
+    struct of_err err;
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    snprintf(s->bin, sizeof(s->bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
+    snprintf(s->dir, sizeof(s->dir), "%s/%s-%d",
+             of_it_env("ORDERFLOW_TEST_STACK_DIR"), name, (int)getpid());
+    of_it_sh("mkdir -p '%s'", s->dir);
+    of_it_unique(v, sizeof(v), "t.user-commands");
+    setenv("ORDERFLOW_TOPICS_USER_COMMANDS", v, 1);
+    of_it_unique(v, sizeof(v), "t.order-commands");
+    setenv("ORDERFLOW_TOPICS_ORDER_COMMANDS", v, 1);
+    of_it_unique(v, sizeof(v), "t.user-events");
+    setenv("ORDERFLOW_TOPICS_USER_EVENTS", v, 1);
+    of_it_unique(v, sizeof(v), "t.order-events");
+    setenv("ORDERFLOW_TOPICS_ORDER_EVENTS", v, 1);
+    of_it_unique(v, sizeof(v), "t.dead-letter");
+    setenv("ORDERFLOW_TOPICS_DEAD_LETTER", v, 1);
+    of_it_unique(v, sizeof(v), "t-group");
+    setenv("ORDERFLOW_WORKER_GROUP_ID", v, 1);
+    setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
+    setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
+    s->port = of_it_free_port();
+    snprintf(v, sizeof(v), "%d", s->port);
+    setenv("ORDERFLOW_API_PORT", v, 1);
+    for (const char *const *e = extra_env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char key[128];
+        assert_non_null(eq);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
+        setenv(key, eq + 1, 1);
+    }
+    s->cfg = of_it_config(NULL);
+    of_it_sh("'%s/orderflowctl' --config /dev/null migrate >/dev/null && "
+             "'%s/orderflowctl' --config /dev/null topics create >/dev/null",
+             s->bin, s->bin);
+    s->jwt = of_jwt_new(s->cfg, 1, &err);
+    if (!s->jwt)
+        fail_msg("jwt: %s", err.msg);
+    of_it_bearer(s->jwt, 1, OF_ROLE_ADMIN, s->auth, sizeof(s->auth));
+    snprintf(s->principal, sizeof(s->principal), "user:1");
+}
+
+void of_it_sys_start(struct of_it_sys *s, enum of_it_proc p)
+{
+    char exe[600], log[600];
+
+    assert_int_equal(s->pid[p], 0);
+    snprintf(log, sizeof(log), "%s/%s.log", s->dir, proc_names[p]);
+    if (p == OF_IT_API) {
+        snprintf(exe, sizeof(exe), "%s/orderflow-api", s->bin);
+        char *argv[] = {exe, "--config", "/dev/null", NULL};
+        s->pid[p] = of_it_spawn(argv, NULL, log);
+        of_it_wait_http(s->port, 30);
+    } else {
+        snprintf(exe, sizeof(exe), "%s/orderflow-worker", s->bin);
+        char *argv[] = {exe,       "--config", "/dev/null",
+                        "--role",  p == OF_IT_WORKER ? "commands" : "outbox",
+                        "--metrics-port", "0", NULL};
+        s->pid[p] = of_it_spawn(argv, NULL, log);
+    }
+    s->starts[p]++;
+}
+
+int of_it_sys_stop(struct of_it_sys *s, enum of_it_proc p, int sig,
+                   int timeout_s)
+{
+    int rc;
+
+    assert_int_not_equal(s->pid[p], 0);
+    rc = of_it_stop(s->pid[p], sig, timeout_s);
+    s->pid[p] = 0;
+    return rc;
+}
+
+static json_t *post_wait(struct of_it_sys *s, const char *path,
+                         const char *body, long want)
+{
+    const char *h[] = {s->auth, "Content-Type: application/json",
+                       "Prefer: wait=30", NULL};
+    struct of_it_resp r;
+    json_t *j;
+
+    of_it_http(s->port, "POST", path, h, body, &r);
+    if (r.status != want)
+        fail_msg("POST %s: %ld %s (wanted %ld)", path, r.status, r.body, want);
+    j = json_loads(r.body, 0, NULL);
+    of_it_resp_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+void of_it_sys_user(struct of_it_sys *s)
+{
+    char email[128], body[256];
+
+    of_it_unique(email, sizeof(email), s->name);
+    snprintf(body, sizeof(body),
+             "{\"email\":\"%s@example.com\",\"username\":\"%s\"}", email,
+             s->name);
+    json_t *u = post_wait(s, "/v1/users", body, 201);
+    s->user_id = json_integer_value(json_object_get(u, "user_id"));
+    json_decref(u);
+    assert_true(s->user_id > 0);
+}
+
+void of_it_sys_orders(struct of_it_sys *s, int n, int64_t *ids)
+{
+    char body[256];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"user_id\":%lld,\"order_type\":\"vip\","
+                 "\"total_amount\":\"%d.50\"}",
+                 (long long)s->user_id, i + 1);
+        json_t *o = post_wait(s, "/v1/orders", body, 201);
+        ids[i] = json_integer_value(json_object_get(o, "order_id"));
+        json_decref(o);
+        assert_true(ids[i] > 0);
+    }
+}
+
+void of_it_sys_down(struct of_it_sys *s)
+{
+    for (int p = OF_IT_PROCS - 1; p >= 0; p--)
+        if (s->pid[p])
+            of_it_sys_stop(s, (enum of_it_proc)p, SIGTERM, 15);
+    of_jwt_destroy(s->jwt);
+    of_config_destroy(s->cfg);
+    s->jwt = NULL;
+    s->cfg = NULL;
+}
+
+void of_it_sys_logs(const struct of_it_sys *s, int lines)
+{
+    for (int p = 0; p < OF_IT_PROCS; p++) {
+        char cmd[1200];
+        snprintf(cmd, sizeof(cmd),
+                 "f='%s/%s.log'; [ -s \"$f\" ] && { echo \"----- tail of $f\"; "
+                 "tail -n %d \"$f\"; } >&2",
+                 s->dir, proc_names[p], lines);
+        if (system(cmd) < 0)
+            break;
+    }
+}
+
+int of_it_node_pid(const char *node)
+{
+    char path[600];
+    FILE *f;
+    int pid = 0;
+
+    snprintf(path, sizeof(path), "%s/%s/%s.pid",
+             of_it_env("ORDERFLOW_TEST_STACK_DIR"), node, node);
+    f = fopen(path, "r");
+    if (!f || fscanf(f, "%d", &pid) != 1)
+        fail_msg("no pid in %s", path);
+    fclose(f);
+    return pid;
+}
+
+void of_it_node_kill(const char *node)
+{
+    int pid = of_it_node_pid(node);
+
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
+        char stat[64], st = 0;
+        snprintf(stat, sizeof(stat), "/proc/%d/stat", pid);
+        FILE *f = fopen(stat, "r");
+        /* the node is not our child: a zombie means it is dead */
+        if (!f || fscanf(f, "%*d %*s %c", &st) != 1 || st == 'Z') {
+            if (f)
+                fclose(f);
+            break;
+        }
+        fclose(f);
+        usleep(50000);
+    }
+}
+
+void of_it_node_start(const char *node)
+{
+    of_it_sh("'%s/tests/lib/node.sh' start %s '%s' >>'%s/%s-restarts.log' 2>&1",
+             of_it_env("ORDERFLOW_SOURCE_DIR"), node,
+             of_it_env("ORDERFLOW_TEST_STACK_DIR"),
+             of_it_env("ORDERFLOW_TEST_STACK_DIR"), node);
+}

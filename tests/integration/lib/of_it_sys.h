@@ -1,0 +1,68 @@
+/*
+ * of_it_sys: the whole system for a fault or load test: a configuration
+ * with topics and a consumer group of its own, the schema and topics
+ * created, and the API, a command worker and an outbox relay as child
+ * processes that the test can kill, pause and restart; plus the stack's
+ * nodes (tests/lib/stack.sh) by their pid files, restarted with
+ * tests/lib/node.sh.
+ */
+#ifndef OF_IT_SYS_H
+#define OF_IT_SYS_H
+
+#include <stdint.h>
+
+#include "of_config.h"
+
+struct of_jwt;
+
+enum of_it_proc { OF_IT_API, OF_IT_WORKER, OF_IT_OUTBOX, OF_IT_PROCS };
+
+struct of_it_sys {
+    struct of_config *cfg;
+    struct of_jwt *jwt;
+    char name[64], dir[512], bin[512];
+    int port;               /* the API's, kept across restarts */
+    int pid[OF_IT_PROCS];   /* 0: not running */
+    int starts[OF_IT_PROCS];
+    int64_t user_id;        /* a registered user orders are made for */
+    char auth[1024];        /* "Authorization: Bearer <admin JWT, sub 1>" */
+    char principal[32];     /* "user:1" */
+};
+
+/**
+ * @brief Prepare: environment (ORDERFLOW_* of \p extra_env "KEY=value"
+ *        strings, NULL-ended, may be NULL, set before the config is read),
+ *        unique topics and group, migrate, create topics, an admin token.
+ */
+void of_it_sys_init(struct of_it_sys *s, const char *name,
+                    const char *const *extra_env);
+
+/** @brief Start \p p (the API: and wait for /healthz); logs in dir. */
+void of_it_sys_start(struct of_it_sys *s, enum of_it_proc p);
+
+/** @returns the exit status (see of_it_stop); the slot is cleared. */
+int of_it_sys_stop(struct of_it_sys *s, enum of_it_proc p, int sig,
+                   int timeout_s);
+
+/** @brief Register a user through the API (waits for it): s->user_id. */
+void of_it_sys_user(struct of_it_sys *s);
+
+/** @brief Create \p n orders for s->user_id and wait until each is applied. */
+void of_it_sys_orders(struct of_it_sys *s, int n, int64_t *ids);
+
+/** @brief Stop every process still running (SIGTERM), free everything. */
+void of_it_sys_down(struct of_it_sys *s);
+
+/** @returns the pid of stack node "kafka", "mariadb" or "redis". */
+int of_it_node_pid(const char *node);
+
+/** @brief kill -9 a stack node and wait until it is gone. */
+void of_it_node_kill(const char *node);
+
+/** @brief Start a stack node again (tests/lib/node.sh); waits until up. */
+void of_it_node_start(const char *node);
+
+/** @brief Print the last \p lines of each process log to stderr. */
+void of_it_sys_logs(const struct of_it_sys *s, int lines);
+
+#endif
