@@ -109,7 +109,13 @@ static int idempotency_claim(struct api_req *req, const char *key,
     memcpy(req->idem_key, "orderflow:idem:", 15);
     hex(h, 32, req->idem_key + 15);
     snprintf(value, sizeof(value), "inflight|%s", req->body_hash);
-    snprintf(ttl, sizeof(ttl), "%d", req->api->cfg->api.idempotency_ttl_s);
+    /* The in-flight mark is a lease, not the record: if this process dies
+     * before it answers, the client's retry must get through once this
+     * request (produce timeout plus its Prefer wait) is surely over, not in
+     * 24 h. A retry that overlaps a slow original is still harmless: both
+     * carry the same UUIDv5 command id. */
+    snprintf(ttl, sizeof(ttl), "%d",
+             req->api->cfg->api.produce_timeout_ms / 1000 + req->wait_s + 5);
     ttl_s = ttl;
     const char *set[] = {"SET", req->idem_key, value, "NX", "EX", ttl_s};
     reply = of_redis_command(api_redis(req->api), 6, set, NULL, &err);

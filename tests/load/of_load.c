@@ -121,7 +121,7 @@ static struct xfer *make_xfer(struct of_load *l, struct of_load_op *op)
         if (asprintf(&x->body,
                      "{\"user_id\":%" PRId64 ",\"order_type\":\"%s\","
                      "\"total_amount\":\"%" PRId64 ".%02" PRId64 "\"}",
-                     l->spec.user_id, op->seq % 2 ? "vip" : "jewelry",
+                     l->spec.user_id, op->cents % 2 ? "vip" : "jewelry",
                      op->cents / 100, op->cents % 100) < 0)
             x->body = NULL;
         break;
@@ -181,6 +181,10 @@ static void finish(struct of_load *l, struct xfer *x, CURLcode rc)
         const char *cid = json_string_value(json_object_get(j, "command_id"));
         if (code)
             snprintf(op->error, sizeof(op->error), "%s", code);
+        /* the first attempt with this key is still running, or died with
+         * its process: its outcome is not known yet */
+        if (st == 409 && code && strcmp(code, "idempotency_key_in_flight") == 0)
+            op->outcome = OF_LOAD_UNKNOWN;
         if (st == 202 && cid && strcmp(cid, op->command_id) != 0)
             l->res->id_mismatch++;
         json_decref(j);
@@ -255,6 +259,62 @@ static int reap(struct of_load *l, CURLM *m)
     return n;
 }
 
+/* Send each unknown write of the run once more with the same key and body
+ * (the contract says that yields the one command, whatever happened to the
+ * first attempt), one after another, and wait for every answer. */
+static void retry_unknown(struct of_load *l, CURLM *m, int64_t t0)
+{
+    struct of_load_result *r = l->res;
+    size_t n0 = r->n;
+    int inflight = 0;
+
+    for (size_t i = 0; i < n0; i++) {
+        struct of_load_op *o = &r->ops[i], *op;
+        if (o->outcome != OF_LOAD_UNKNOWN || o->kind == OF_LOAD_READ ||
+            o->retried)
+            continue;
+        if (!(op = new_op(l, o->kind)))
+            break;
+        o = &r->ops[i]; /* new_op does not move ops, but be plain about it */
+        o->retried = 1;
+        op->target = o->target;
+        op->cents = o->cents;
+        name_op(l, op, o->key);
+        if (send_op(l, m, op, t0) == 0)
+            inflight++;
+    }
+    while (inflight > 0) {
+        inflight -= reap(l, m);
+        if (inflight > 0)
+            curl_multi_poll(m, NULL, 0, 50, NULL);
+    }
+}
+
+void of_load_retry_unknown(const struct of_load_spec *spec,
+                           struct of_load_result *r)
+{
+    struct of_load l = {.spec = *spec, .res = r};
+    size_t unknown = 0;
+    CURLM *m;
+
+    for (size_t i = 0; i < r->n; i++)
+        unknown += r->ops[i].outcome == OF_LOAD_UNKNOWN && !r->ops[i].retried;
+    l.cap = r->n + unknown;
+    struct of_load_op *ops = realloc(r->ops, (l.cap ? l.cap : 1) * sizeof(*ops));
+    if (!ops)
+        return;
+    r->ops = ops;
+    snprintf(l.auth, sizeof(l.auth), "%s", spec->auth);
+    snprintf(l.principal, sizeof(l.principal), "%s", spec->principal);
+    l.spec.auth = l.auth;
+    l.spec.principal = l.principal;
+    if (l.spec.timeout_ms <= 0)
+        l.spec.timeout_ms = 15000;
+    m = curl_multi_init();
+    retry_unknown(&l, m, now_us());
+    curl_multi_cleanup(m);
+}
+
 static void *run(void *arg)
 {
     struct of_load *l = arg;
@@ -267,10 +327,12 @@ static void *run(void *arg)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)l->spec.max_inflight);
     for (;;) {
         int64_t now = now_us();
-        int stopping = atomic_load(&l->stop) || now >= end;
+        int stopping = atomic_load(&l->stop) || now >= end ||
+                       (l->spec.max_ops && sent >= l->spec.max_ops);
 
         while (!stopping &&
-               t0 + (int64_t)((double)sent * 1e6 / l->spec.rate) <= now) {
+               t0 + (int64_t)((double)sent * 1e6 / l->spec.rate) <= now &&
+               !(l->spec.max_ops && sent >= l->spec.max_ops)) {
             sent++;
             struct of_load_op *op;
             if (inflight >= l->spec.max_inflight || !(op = new_op(l, pick_kind(l)))) {
@@ -300,28 +362,8 @@ static void *run(void *arg)
             curl_multi_poll(m, NULL, 0, wait_ms, NULL);
     }
 
-    /* Retry each unknown write once with the same key: the contract says
-     * that yields the one command, whatever happened to the first. */
-    if (l->spec.retry_unknown) {
-        size_t n0 = r->n;
-        for (size_t i = 0; i < n0; i++) {
-            struct of_load_op *o = &r->ops[i], *op;
-            if (o->outcome != OF_LOAD_UNKNOWN || o->kind == OF_LOAD_READ)
-                continue;
-            if (!(op = new_op(l, o->kind)))
-                break;
-            op->target = o->target;
-            op->cents = o->cents;
-            name_op(l, op, o->key);
-            if (send_op(l, m, op, t0) == 0)
-                inflight++;
-        }
-        while (inflight > 0) {
-            inflight -= reap(l, m);
-            if (inflight > 0)
-                curl_multi_poll(m, NULL, 0, 50, NULL);
-        }
-    }
+    if (l->spec.retry_unknown)
+        retry_unknown(l, m, t0);
     curl_multi_cleanup(m);
     r->elapsed_s = (double)(now_us() - t0) / 1e6;
     return NULL;

@@ -7,7 +7,8 @@
  * answer (UUIDv5 of principal and key, CONTRACT §3), and is logged as
  *   ok      (202, or 200 for a read),
  *   fail    (any 4xx, 503: certainly not stored), or
- *   unknown (504, a timeout, a reset: it may or may not be applied),
+ *   unknown (504, a timeout, a reset, or 409 idempotency_key_in_flight
+ *           after a crash: it may or may not be applied),
  * for of_check to compare with MySQL, Redis and the event topics.
  */
 #ifndef OF_LOAD_H
@@ -40,6 +41,7 @@ struct of_load_op {
     int64_t start_us;    /* since the run began */
     int64_t latency_us;
     char error[64];      /* the error code of the body, or curl's */
+    int retried;         /* of_load_retry_unknown sent it again */
 };
 
 struct of_load_spec {
@@ -49,6 +51,7 @@ struct of_load_spec {
     int64_t user_id;       /* whom the orders are for */
     double rate;           /* operations per second */
     double duration_s;
+    long max_ops;          /* stop after sending this many; 0: no limit */
     int max_inflight;      /* 0: 1,000 */
     long timeout_ms;       /* per request; 0: 15,000 */
     /* Relative weights of each kind; all 0 means creates only. */
@@ -87,6 +90,16 @@ long of_load_completed(const struct of_load *l);
 struct of_load_result *of_load_join(struct of_load *l);
 
 void of_load_free(struct of_load_result *r);
+
+/**
+ * @brief Send every unknown write of \p r not yet retried once more, with
+ *        the same key and body, and wait for the answers, which are appended
+ *        to \p r (their start_us counts from the retry). For a restart
+ *        between the run and its retries (F3); call again for the retries
+ *        that are still unknown.
+ */
+void of_load_retry_unknown(const struct of_load_spec *spec,
+                           struct of_load_result *r);
 
 /**
  * @brief Latency percentile (0..100) in milliseconds over the operations of
