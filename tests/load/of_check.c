@@ -36,6 +36,7 @@ struct cmd {
     int found; /* in commands */
     char status[16];
     int64_t resource_id;
+    int64_t apply_us; /* completed_at - accepted_at */
 };
 
 struct order {
@@ -83,6 +84,12 @@ static int64_t mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static int cmp_cmd(const void *a, const void *b)
@@ -152,6 +159,7 @@ static int cmd_row_cb(void *arg, int ncols, char **v, const unsigned long *l)
     c->found = 1;
     snprintf(c->status, sizeof(c->status), "%s", v[0] ? v[0] : "");
     c->resource_id = v[1] ? strtoll(v[1], NULL, 10) : 0;
+    c->apply_us = v[2] ? strtoll(v[2], NULL, 10) : 0;
     return 1;
 }
 
@@ -168,8 +176,9 @@ static int check_commands(struct ctx *x, int wait_s)
             if (c->found)
                 continue;
             if (of_db_query(x->db,
-                            "SELECT status, resource_id FROM commands "
-                            "WHERE command_id = ?",
+                            "SELECT status, resource_id, TIMESTAMPDIFF("
+                            "MICROSECOND, accepted_at, completed_at) "
+                            "FROM commands WHERE command_id = ?",
                             (struct of_db_param[]){OF_DB_S(c->id)}, 1,
                             cmd_row_cb, c, &err) != OF_OK) {
                 fprintf(stderr, "of_check: %s\n", err.msg);
@@ -182,8 +191,12 @@ static int check_commands(struct ctx *x, int wait_s)
             break;
         sleep(1);
     }
+    int64_t *lat = calloc(x->ncmds ? x->ncmds : 1, sizeof(*lat));
+    size_t nlat = 0;
     for (size_t i = 0; i < x->ncmds; i++) {
         struct cmd *c = &x->cmds[i];
+        if (c->found && lat)
+            lat[nlat++] = c->apply_us;
         if (c->any_ok) {
             if (!c->found)
                 violation(x->out, &x->out->i1_missing,
@@ -202,6 +215,13 @@ static int check_commands(struct ctx *x, int wait_s)
                       of_load_kind_name(c->kind), c->id, c->status);
         }
     }
+    if (nlat) {
+        qsort(lat, nlat, sizeof(*lat), cmp_i64);
+        x->out->apply_p50_s = (double)lat[nlat / 2] / 1e6;
+        x->out->apply_p99_s = (double)lat[(nlat * 99) / 100] / 1e6;
+        x->out->apply_max_s = (double)lat[nlat - 1] / 1e6;
+    }
+    free(lat);
     return 0;
 }
 
@@ -513,6 +533,9 @@ void of_check_print(const struct of_check *c, FILE *f)
             "%ld unknown (%ld of them applied); %ld orders, %ld events read\n",
             c->writes_ok, c->applied, c->rejected, c->writes_fail,
             c->writes_unknown, c->unknown_applied, c->orders, c->events);
+    fprintf(f,
+            "check: accepted -> applied: p50 %.3f s, p99 %.3f s, max %.3f s\n",
+            c->apply_p50_s, c->apply_p99_s, c->apply_max_s);
     fprintf(f,
             "check: violations: I1 %ld, I2 %ld, I3 %ld, I4 %ld, I5 %ld\n",
             c->i1_missing, c->i2_mismatch, c->i3_fail_applied, c->i4_mismatch,

@@ -33,6 +33,9 @@ struct of_check {
     long unknown_applied;             /* unknown writes that were applied */
     long orders;                      /* orders checked */
     long events;                      /* order events read */
+    /* accepted_at -> completed_at of the commands found (the API's clock
+     * to the worker's): how long applying took, faults included */
+    double apply_p50_s, apply_p99_s, apply_max_s;
     /* violations, by invariant */
     long i1_missing, i2_mismatch, i3_fail_applied, i4_mismatch, i5_mismatch;
     long violations;
