@@ -68,6 +68,7 @@ static void steady_orders_hold_every_invariant(void **state)
     assert_int_equal(r->count[OF_LOAD_OK], (long)r->n);
     assert_int_equal(r->id_mismatch, 0);
     assert_int_equal(r->skipped, 0);
+    assert_int_equal(r->stalled_windows, 0); /* TESTPLAN: a stall is a failure */
     assert_int_equal(c.applied, (long)r->n);
     of_it_wait_caught_up(s.cfg, getenv("ORDERFLOW_WORKER_GROUP_ID"),
                          s.cfg->topics.order_commands, 5);

@@ -13,6 +13,7 @@
 #include "of_avro.h"
 #include "of_db.h"
 #include "of_model.h"
+#include "of_money.h"
 #include "of_redis.h"
 
 /* ctl_scan.c reports through orderflowctl's ctl_fail. */
@@ -39,6 +40,14 @@ struct cmd {
     int64_t apply_us; /* completed_at - accepted_at */
 };
 
+/* One order's commands replayed through the state machine (I2). */
+struct replay {
+    enum of_order_status status;
+    int64_t version;
+    int created, bad;
+    char why[160];
+};
+
 struct order {
     int64_t id;
     int64_t cents; /* -1: its create is not in the log */
@@ -50,6 +59,7 @@ struct order {
     int64_t ev_max, ev_next;
     int ev_bad;
     char ev_last_id[40];
+    struct replay rp; /* its commands through the state machine (I2) */
 };
 
 struct ctx {
@@ -163,19 +173,49 @@ static int cmd_row_cb(void *arg, int ncols, char **v, const unsigned long *l)
     return 1;
 }
 
-/* I1 and I3: look every command up, waiting up to wait_s for ok ones. */
-static int check_commands(struct ctx *x, int wait_s)
+static struct cmd *find_cmd(struct ctx *x, const char *id)
+{
+    struct cmd key = {.id = id};
+    return bsearch(&key, x->cmds, x->ncmds, sizeof(key), cmp_cmd);
+}
+
+/* A row of the bulk lookup: id, status, resource_id, apply time. */
+static int bulk_cmd_cb(void *arg, int ncols, char **v, const unsigned long *l)
+{
+    struct ctx *x = arg;
+    struct cmd *c = v[0] ? find_cmd(x, v[0]) : NULL;
+
+    if (c && !c->found)
+        cmd_row_cb(c, ncols - 1, v + 1, l + 1);
+    return 0;
+}
+
+/* I1 and I3: look every command up, waiting up to wait_s for ok ones. A
+ * run that knows when it began reads every command accepted since then in
+ * one query; otherwise one query per command. */
+static int check_commands(struct ctx *x, int64_t since_s, int wait_s)
 {
     struct of_err err;
     int64_t deadline = mono_s() + wait_s;
 
     for (;;) {
         long missing = 0;
+        if (since_s > 0 &&
+            of_db_query(x->db,
+                        "SELECT command_id, status, resource_id, "
+                        "TIMESTAMPDIFF(MICROSECOND, accepted_at, completed_at) "
+                        "FROM commands WHERE accepted_at >= FROM_UNIXTIME(?)",
+                        (struct of_db_param[]){OF_DB_I(since_s)}, 1,
+                        bulk_cmd_cb, x, &err) != OF_OK) {
+            fprintf(stderr, "of_check: %s\n", err.msg);
+            return -1;
+        }
         for (size_t i = 0; i < x->ncmds; i++) {
             struct cmd *c = &x->cmds[i];
             if (c->found)
                 continue;
-            if (of_db_query(x->db,
+            if (since_s <= 0 &&
+                of_db_query(x->db,
                             "SELECT status, resource_id, TIMESTAMPDIFF("
                             "MICROSECOND, accepted_at, completed_at) "
                             "FROM commands WHERE command_id = ?",
@@ -266,25 +306,15 @@ static int collect_orders(struct ctx *x)
     return 0;
 }
 
-struct replay {
-    enum of_order_status status;
-    int64_t version;
-    int created, bad;
-    char why[160];
-};
-
-static int replay_cb(void *arg, int ncols, char **v, const unsigned long *l)
+static void replay_step(struct replay *rp, const char *type, const char *st)
 {
-    struct replay *rp = arg;
     enum of_order_cmd_type t;
     int applied, valid;
-    enum of_order_status to = rp->status;
-    (void)ncols;
-    (void)l;
+    enum of_order_status to;
 
-    if (!v[0] || of_avro_order_cmd_type_parse(v[0], &t) != OF_OK || !v[1])
-        return 0;
-    applied = strcmp(v[1], "applied") == 0;
+    if (!type || !st || of_avro_order_cmd_type_parse(type, &t) != OF_OK)
+        return;
+    applied = strcmp(st, "applied") == 0;
     switch (t) {
     case OF_CREATE_ORDER:
         valid = !rp->created;
@@ -307,59 +337,98 @@ static int replay_cb(void *arg, int ncols, char **v, const unsigned long *l)
     if (valid != applied && !rp->bad) {
         rp->bad = 1;
         snprintf(rp->why, sizeof(rp->why),
-                 "%s at version %" PRId64 " in status %s was %s",
-                 v[0], rp->version, of_avro_order_status_name(rp->status),
-                 v[1]);
+                 "%s at version %" PRId64 " in status %s was %s", type,
+                 rp->version, of_avro_order_status_name(rp->status), st);
     }
     if (applied && t != OF_CREATE_ORDER) {
         rp->status = to;
         rp->version++;
     }
+}
+
+/* orders rows: order_id, user_id, order_status, total_amount, version */
+static int order_row_cb(void *arg, int ncols, char **v, const unsigned long *l)
+{
+    struct ctx *x = arg;
+    struct order *o = v[0] ? find_order(x, strtoll(v[0], NULL, 10)) : NULL;
+    (void)ncols;
+    (void)l;
+
+    if (!o)
+        return 0;
+    o->found = 1;
+    o->row.order_id = o->id;
+    o->row.user_id = v[1] ? strtoll(v[1], NULL, 10) : 0;
+    if (!v[2] || of_avro_order_status_parse(v[2], &o->row.order_status) != OF_OK ||
+        !v[3] || of_money_parse(v[3], &o->row.total_amount) != OF_OK)
+        o->found = 0;
+    o->version = v[4] ? strtoll(v[4], NULL, 10) : 0;
     return 0;
 }
 
-/* I2 for one order: its commands in delivery order (the create first; the
- * rest share the order's partition), through the state machine. */
-static int check_order_model(struct ctx *x, struct order *o)
+/* commands rows of orders: resource_id, command_type, status, in delivery
+ * order per order (the create first; the rest share the order's partition) */
+static int replay_row_cb(void *arg, int ncols, char **v, const unsigned long *l)
+{
+    struct ctx *x = arg;
+    struct order *o = v[0] ? find_order(x, strtoll(v[0], NULL, 10)) : NULL;
+    (void)ncols;
+    (void)l;
+
+    if (o)
+        replay_step(&o->rp, v[1], v[2]);
+    return 0;
+}
+
+/* I2 for every order: two queries over the range of order ids. */
+static int check_orders_model(struct ctx *x)
 {
     struct of_err err;
-    struct replay rp = {.status = OF_ORDER_STATUS_PENDING, .version = 1};
 
-    if (of_model_db_get_order(x->db, o->id, &o->row, &o->version, &o->found,
-                              &err) != OF_OK) {
-        fprintf(stderr, "of_check: %s\n", err.msg);
-        return -1;
-    }
-    if (!o->found) {
-        violation(x->out, &x->out->i2_mismatch,
-                  "I2: order %" PRId64 " is not in MySQL", o->id);
+    if (x->norders == 0)
         return 0;
-    }
+    struct of_db_param range[] = {OF_DB_I(x->orders[0].id),
+                                  OF_DB_I(x->orders[x->norders - 1].id)};
+    for (size_t i = 0; i < x->norders; i++)
+        x->orders[i].rp = (struct replay){.status = OF_ORDER_STATUS_PENDING,
+                                          .version = 1};
     if (of_db_query(x->db,
-                    "SELECT command_type, status FROM commands "
-                    "WHERE resource_type = 'order' AND resource_id = ? "
-                    "ORDER BY command_type <> 'CreateOrder', "
-                    "kafka_partition, kafka_offset",
-                    (struct of_db_param[]){OF_DB_I(o->id)}, 1, replay_cb, &rp,
-                    &err) != OF_OK) {
+                    "SELECT order_id, user_id, order_status, total_amount, "
+                    "version FROM orders WHERE order_id BETWEEN ? AND ?",
+                    range, 2, order_row_cb, x, &err) != OF_OK ||
+        of_db_query(x->db,
+                    "SELECT resource_id, command_type, status FROM commands "
+                    "WHERE resource_type = 'order' AND resource_id BETWEEN ? "
+                    "AND ? ORDER BY resource_id, command_type <> "
+                    "'CreateOrder', kafka_partition, kafka_offset",
+                    range, 2, replay_row_cb, x, &err) != OF_OK) {
         fprintf(stderr, "of_check: %s\n", err.msg);
         return -1;
     }
-    if (rp.bad)
-        violation(x->out, &x->out->i2_mismatch,
-                  "I2: order %" PRId64 ": %s", o->id, rp.why);
-    if (rp.status != o->row.order_status || rp.version != o->version)
-        violation(x->out, &x->out->i2_mismatch,
-                  "I2: order %" PRId64 " is %s v%" PRId64
-                  " in MySQL; its commands make %s v%" PRId64,
-                  o->id, of_avro_order_status_name(o->row.order_status),
-                  o->version, of_avro_order_status_name(rp.status),
-                  rp.version);
-    if (o->cents >= 0 && o->cents != o->row.total_amount)
-        violation(x->out, &x->out->i2_mismatch,
-                  "I2: order %" PRId64 " has %" PRId64
-                  " cents; it was created with %" PRId64,
-                  o->id, o->row.total_amount, o->cents);
+    for (size_t i = 0; i < x->norders; i++) {
+        struct order *o = &x->orders[i];
+        struct replay *rp = &o->rp;
+        if (!o->found) {
+            violation(x->out, &x->out->i2_mismatch,
+                      "I2: order %" PRId64 " is not in MySQL", o->id);
+            continue;
+        }
+        if (rp->bad)
+            violation(x->out, &x->out->i2_mismatch, "I2: order %" PRId64 ": %s",
+                      o->id, rp->why);
+        if (rp->status != o->row.order_status || rp->version != o->version)
+            violation(x->out, &x->out->i2_mismatch,
+                      "I2: order %" PRId64 " is %s v%" PRId64
+                      " in MySQL; its commands make %s v%" PRId64,
+                      o->id, of_avro_order_status_name(o->row.order_status),
+                      o->version, of_avro_order_status_name(rp->status),
+                      rp->version);
+        if (o->cents >= 0 && o->cents != o->row.total_amount)
+            violation(x->out, &x->out->i2_mismatch,
+                      "I2: order %" PRId64 " has %" PRId64
+                      " cents; it was created with %" PRId64,
+                      o->id, o->row.total_amount, o->cents);
+    }
     return 0;
 }
 
@@ -506,12 +575,10 @@ int of_check_run(const struct of_config *cfg, const struct of_load_result *r,
         fprintf(stderr, "of_check: %s\n", err.msg);
         return -1;
     }
-    if (collect_cmds(&x, r) != 0 || check_commands(&x, opts->wait_s) != 0 ||
-        collect_orders(&x) != 0)
+    if (collect_cmds(&x, r) != 0 ||
+        check_commands(&x, r->started_us / 1000000 - 5, opts->wait_s) != 0 ||
+        collect_orders(&x) != 0 || check_orders_model(&x) != 0)
         goto out;
-    for (size_t i = 0; i < x.norders; i++)
-        if (check_order_model(&x, &x.orders[i]) != 0)
-            goto out;
     deadline = mono_s() + opts->wait_s;
     if (!opts->skip_redis && check_redis(&x, deadline) != 0)
         goto out;

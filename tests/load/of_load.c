@@ -324,6 +324,9 @@ static void *run(void *arg)
     int64_t sent = 0, window = t0, done_in_window = 0;
     int inflight = 0, done;
 
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    r->started_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)l->spec.max_inflight);
     for (;;) {
         int64_t now = now_us();
@@ -507,6 +510,7 @@ int of_load_write_log(const struct of_load_result *r, const char *path)
 
     if (!f)
         return -1;
+    fprintf(f, "# started_us %" PRId64 "\n", r->started_us);
     fprintf(f, "# seq kind outcome status key command_id target cents "
                "start_us latency_us error\n");
     for (size_t i = 0; i < r->n; i++) {
@@ -546,6 +550,8 @@ struct of_load_result *of_load_read_log(const char *path)
     while (fgets(line, sizeof(line), f)) {
         struct of_load_op o = {0};
         int k, oc;
+        if (sscanf(line, "# started_us %" SCNd64, &r->started_us) == 1)
+            continue;
         if (line[0] == '#')
             continue;
         if (sscanf(line,

@@ -68,6 +68,9 @@ struct of_load_result {
     struct of_load_op *ops;
     size_t n;
     double elapsed_s;
+    int64_t started_us;    /* wall clock (CLOCK_REALTIME) at the start; 0:
+                              unknown (of_check then looks commands up one
+                              by one) */
     long skipped;          /* not sent: max_inflight outstanding */
     long stalled_windows;  /* 1 s windows with requests outstanding and
                               no completion */
