@@ -64,7 +64,9 @@ static const struct key_def keys[] = {
     I(api, connection_limit, 1000, 1, 100000, "open connections at most"),
     I(api, per_ip_connection_limit, 64, 1, 100000, "per client address"),
     I(api, connection_timeout_s, 10, 1, 3600, "idle connection timeout"),
-    I(api, request_deadline_s, 30, 1, 3600, "whole-request deadline"),
+    I(api, request_deadline_s, 10, 1, 3600,
+      "whole-request deadline: a request not received in full by then "
+      "has its connection closed (slowloris)"),
     I(api, produce_timeout_ms, 10000, 100, 300000,
       "Kafka delivery budget for a command (message.timeout.ms)"),
     I(api, idempotency_ttl_s, 86400, 60, 604800, "Idempotency-Key lifetime"),
@@ -76,6 +78,11 @@ static const struct key_def keys[] = {
     E(auth, jwt_alg, "HS256", "HS256|HS384|HS512|RS256|ES256",
       "the one JWT algorithm accepted"),
     P(auth, jwt_key, "HMAC secret for HS*, at least 32 bytes"),
+    P(auth, jwt_keys,
+      "more HS* secrets by key id, \"kid:secret,kid:secret\": a token's kid "
+      "picks one (unknown kid: 401), a token without kid uses jwt_key"),
+    S(auth, jwt_sign_kid, "",
+      "the jwt_keys entry that signs new tokens (empty: jwt_key, no kid)"),
     S(auth, jwt_public_key_file, "", "PEM public key for RS256/ES256"),
     S(auth, jwt_private_key_file, "",
       "PEM private key for RS256/ES256 (orderflowctl token only)"),
@@ -263,11 +270,32 @@ static int config_handler(void *user, const char *section, const char *name,
     return 1;
 }
 
+/* libinih hands a line longer than its buffer (INI_MAX_LINE, 200 in
+ * Debian's build) over in pieces and parses each piece as a line of its
+ * own, so a long value would be cut and its tail misread, and every line
+ * number after it would be wrong. The readers stop at such a line instead,
+ * with an error naming it; so lineno is always the line inih is reading. */
+static char *too_long(struct load_ctx *ctx, int num)
+{
+    if (ctx->err->rc == OF_OK)
+        of_err_set(ctx->err, OF_EINVAL,
+                   "%s:%d: line longer than %d characters", ctx->name,
+                   ctx->lineno + 1, num - 2);
+    return NULL;
+}
+
 static char *file_reader(char *str, int num, void *stream)
 {
     struct load_ctx *ctx = stream;
-    char *line = fgets(str, num, (FILE *)(void *)ctx->text);
+    FILE *f = (FILE *)(void *)ctx->text;
+    char *line = fgets(str, num, f);
+    size_t len = line ? strlen(line) : 0;
 
+    if (len == (size_t)num - 1 && line[len - 1] != '\n') {
+        int c = fgetc(f);
+        if (c != EOF)
+            return too_long(ctx, num);
+    }
     if (line)
         ctx->lineno++;
     return line;
@@ -284,7 +312,7 @@ static char *string_reader(char *str, int num, void *stream)
     nl = strchr(ctx->text, '\n');
     len = nl ? (size_t)(nl - ctx->text) + 1 : strlen(ctx->text);
     if (len > (size_t)num - 1)
-        len = (size_t)num - 1;
+        return too_long(ctx, num);
     memcpy(str, ctx->text, len);
     str[len] = '\0';
     ctx->text += len;

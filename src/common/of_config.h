@@ -49,6 +49,8 @@ struct of_config {
     struct {
         char jwt_alg[16];
         char jwt_key[512];
+        char jwt_keys[4096];   /* "kid:secret,kid:secret" (key rotation) */
+        char jwt_sign_kid[65]; /* jwt_keys entry that signs, "" jwt_key */
         char jwt_public_key_file[1024];
         char jwt_private_key_file[1024];
         char jwt_issuer[256];

@@ -8,8 +8,20 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/evp.h>
 
 #define OF_JWT_MIN_HMAC_KEY 32
+#define OF_JWT_MAX_KEYS     16
+#define OF_JWT_KID_MAX      64
+#define OF_JWT_MAX_TOKEN    8192
+#define OF_JWT_MAX_HEADER   2048 /* base64url characters of the header */
+
+/* One [auth] jwt_keys entry: an HMAC secret named by the kid that picks it */
+struct jwt_key {
+    char kid[OF_JWT_KID_MAX + 1];
+    unsigned char *key;
+    int len;
+};
 
 struct of_jwt {
     jwt_alg_t alg;
@@ -17,6 +29,9 @@ struct of_jwt {
     int verify_len;
     unsigned char *sign_key; /* HMAC secret or PEM private key */
     int sign_len;
+    char sign_kid[OF_JWT_KID_MAX + 1]; /* kid header of signed tokens */
+    int nkeys;
+    struct jwt_key keys[OF_JWT_MAX_KEYS]; /* HS* only; nkeys 0: kid ignored */
     char issuer[256];
     char audience[256];
     int leeway;
@@ -83,6 +98,118 @@ static int read_file(const char *path, unsigned char **out, int *len,
     return OF_OK;
 }
 
+static int b64url_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+static int kid_char(char c)
+{
+    return b64url_char(c) || c == '.';
+}
+
+static const struct jwt_key *find_kid(const struct of_jwt *jwt, const char *kid)
+{
+    for (int i = 0; i < jwt->nkeys; i++) {
+        if (strcmp(jwt->keys[i].kid, kid) == 0)
+            return &jwt->keys[i];
+    }
+    return NULL;
+}
+
+/* One "kid:secret" of [auth] jwt_keys, blanks around it trimmed. The
+ * secret is never quoted in an error. */
+static int
+parse_key(struct of_jwt *jwt, const char *p, size_t n, struct of_err *err)
+{
+    const char *colon;
+    struct jwt_key *k;
+    size_t kn, sn;
+
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    colon = memchr(p, ':', n);
+    kn = colon ? (size_t)(colon - p) : 0;
+    if (!colon || kn == 0 || kn > OF_JWT_KID_MAX)
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_keys: entry %d is not \"kid:secret\" "
+                          "with a kid of 1 to %d characters",
+                          jwt->nkeys + 1, OF_JWT_KID_MAX);
+    for (size_t i = 0; i < kn; i++) {
+        if (!kid_char(p[i]))
+            return of_err_set(err, OF_EFATAL,
+                              "[auth] jwt_keys: kid \"%.*s\" may only hold "
+                              "letters, digits, '.', '_' and '-'",
+                              (int)kn, p);
+    }
+    if (jwt->nkeys == OF_JWT_MAX_KEYS)
+        return of_err_set(err, OF_EFATAL, "[auth] jwt_keys: more than %d keys",
+                          OF_JWT_MAX_KEYS);
+    k = &jwt->keys[jwt->nkeys];
+    memcpy(k->kid, p, kn);
+    k->kid[kn] = '\0';
+    if (find_kid(jwt, k->kid))
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_keys: kid \"%s\" is given twice",
+                          k->kid);
+    sn = n - kn - 1;
+    if (sn < OF_JWT_MIN_HMAC_KEY)
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_keys: the key of kid \"%s\" is %s: HMAC "
+                          "needs a secret of at least %d bytes",
+                          k->kid, sn ? "too short" : "empty",
+                          OF_JWT_MIN_HMAC_KEY);
+    k->key = malloc(sn + 1);
+    if (!k->key)
+        return of_err_set(err, OF_EFATAL, "out of memory");
+    memcpy(k->key, colon + 1, sn);
+    k->key[sn] = '\0';
+    k->len = (int)sn;
+    jwt->nkeys++;
+    return OF_OK;
+}
+
+/* [auth] jwt_keys "kid:secret,kid:secret", then jwt_sign_kid among them */
+static int load_key_map(struct of_jwt *jwt,
+                        const struct of_config *cfg,
+                        struct of_err *err)
+{
+    const char *p = cfg->auth.jwt_keys;
+    const struct jwt_key *k;
+
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (parse_key(jwt, p, n, err) != OF_OK)
+            return OF_EFATAL;
+        p += n + (comma ? 1 : 0);
+        if (comma && !*p)
+            return of_err_set(err, OF_EFATAL,
+                              "[auth] jwt_keys ends with a comma");
+    }
+    if (!cfg->auth.jwt_sign_kid[0])
+        return OF_OK;
+    k = find_kid(jwt, cfg->auth.jwt_sign_kid);
+    if (!k)
+        return of_err_set(err, OF_EFATAL,
+                          "[auth] jwt_sign_kid \"%s\" is not a kid of "
+                          "jwt_keys",
+                          cfg->auth.jwt_sign_kid);
+    if (jwt->sign_key) /* jwt_key's copy: the entry signs instead */
+        explicit_bzero(jwt->sign_key, (size_t)jwt->sign_len);
+    free(jwt->sign_key);
+    jwt->sign_key = malloc((size_t)k->len + 1);
+    if (!jwt->sign_key)
+        return of_err_set(err, OF_EFATAL, "out of memory");
+    memcpy(jwt->sign_key, k->key, (size_t)k->len + 1);
+    jwt->sign_len = k->len;
+    snprintf(jwt->sign_kid, sizeof(jwt->sign_kid), "%s", k->kid);
+    return OF_OK;
+}
+
 static int load_keys(struct of_jwt *jwt, const struct of_config *cfg,
                      int for_signing, struct of_err *err)
 {
@@ -135,7 +262,15 @@ struct of_jwt *of_jwt_new(const struct of_config *cfg, int for_signing,
                    cfg->auth.jwt_alg);
         goto fail;
     }
-    if (load_keys(jwt, cfg, for_signing, err) != OF_OK)
+    if (cfg->auth.jwt_keys[0] && jwt->alg > JWT_ALG_HS512) {
+        of_err_set(err, OF_EFATAL,
+                   "[auth] jwt_keys holds HMAC secrets: it cannot be used "
+                   "with jwt_alg %s",
+                   cfg->auth.jwt_alg);
+        goto fail;
+    }
+    if (load_keys(jwt, cfg, for_signing, err) != OF_OK ||
+        load_key_map(jwt, cfg, err) != OF_OK)
         goto fail;
     snprintf(jwt->issuer, sizeof(jwt->issuer), "%s", cfg->auth.jwt_issuer);
     snprintf(jwt->audience, sizeof(jwt->audience), "%s",
@@ -158,6 +293,10 @@ void of_jwt_destroy(struct of_jwt *jwt)
         explicit_bzero(jwt->sign_key, (size_t)jwt->sign_len);
     free(jwt->verify_key);
     free(jwt->sign_key);
+    for (int i = 0; i < jwt->nkeys; i++) {
+        explicit_bzero(jwt->keys[i].key, (size_t)jwt->keys[i].len);
+        free(jwt->keys[i].key);
+    }
     free(jwt);
 }
 
@@ -243,16 +382,104 @@ static int check_claims(const struct of_jwt *jwt, json_t *claims, time_t now,
     return check_aud(claims, jwt->audience, err);
 }
 
+/* Three non-empty base64url segments (RFC 7515 §2: no padding, no '+' or
+ * '/'; libjwt 1.10.2 would take those too). @returns the length of the
+ * header segment, or 0 if the token is not of that shape. */
+static size_t token_shape(const char *token)
+{
+    size_t seg[3] = {0, 0, 0}, n = 0;
+    int dots = 0;
+
+    for (const char *c = token; *c; c++, n++) {
+        if (n > OF_JWT_MAX_TOKEN)
+            return 0;
+        if (*c == '.') {
+            if (++dots > 2)
+                return 0;
+        } else if (b64url_char(*c)) {
+            seg[dots]++;
+        } else {
+            return 0;
+        }
+    }
+    return dots == 2 && seg[0] && seg[1] && seg[2] ? seg[0] : 0;
+}
+
+/* The key that verifies \p token: with no jwt_keys, the one key whatever
+ * the kid says; else the kid's key, jwt_key when the header has no kid,
+ * and none (NULL) for an unknown or non-string kid or a header that is not
+ * a JSON object without duplicate names. */
+static const unsigned char *verify_key(const struct of_jwt *jwt,
+                                       const char *token,
+                                       size_t hlen,
+                                       int *len,
+                                       struct of_err *err)
+{
+    char b64[OF_JWT_MAX_HEADER + 4];
+    unsigned char raw[OF_JWT_MAX_HEADER];
+    const unsigned char *key = NULL;
+    size_t pad = (4 - hlen % 4) % 4;
+    json_t *header = NULL, *kid;
+    int n;
+
+    *len = jwt->verify_len;
+    if (jwt->nkeys == 0)
+        return jwt->verify_key;
+    if (hlen > OF_JWT_MAX_HEADER) {
+        of_err_set(err, OF_EINVAL, "header longer than %d characters",
+                   OF_JWT_MAX_HEADER);
+        return NULL;
+    }
+    for (size_t i = 0; i < hlen; i++) {
+        char c = token[i];
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        b64[i] = c;
+    }
+    memset(b64 + hlen, '=', pad);
+    n = hlen % 4 == 1
+            ? -1
+            : EVP_DecodeBlock(raw, (unsigned char *)b64, (int)(hlen + pad));
+    header = n < (int)pad ? NULL
+                          : json_loadb((const char *)raw, (size_t)n - pad,
+                                       JSON_REJECT_DUPLICATES, NULL);
+    kid = json_object_get(header, "kid");
+    if (!json_is_object(header)) {
+        of_err_set(err, OF_EINVAL, "header is not a JSON object");
+    } else if (!kid) {
+        key = jwt->verify_key;
+    } else if (!json_is_string(kid) || !find_kid(jwt, json_string_value(kid))) {
+        of_err_set(err, OF_EINVAL, "unknown kid");
+    } else {
+        const struct jwt_key *k = find_kid(jwt, json_string_value(kid));
+        key = k->key;
+        *len = k->len;
+    }
+    json_decref(header);
+    return key;
+}
+
 int of_jwt_verify(const struct of_jwt *jwt, const char *token, time_t now,
                   struct of_jwt_claims *claims, struct of_err *err)
 {
     jwt_t *t = NULL;
     char *json = NULL;
     json_t *root = NULL;
+    const unsigned char *key;
     const char *typ;
-    int rc;
+    size_t hlen = token_shape(token);
+    int rc, key_len = 0;
 
-    if (jwt_decode(&t, token, jwt->verify_key, jwt->verify_len) != 0 || !t) {
+    if (!hlen)
+        return of_err_set(err, OF_EINVAL,
+                          "token is not three base64url "
+                          "segments");
+    key = verify_key(jwt, token, hlen, &key_len, err);
+    if (!key)
+        return OF_EINVAL;
+    if (jwt_decode(&t, token, key, key_len) != 0 || !t) {
         rc = of_err_set(err, OF_EINVAL, "bad signature or malformed token");
         goto out;
     }
@@ -290,12 +517,13 @@ char *of_jwt_sign(const struct of_jwt *jwt, int64_t sub, enum of_role role,
         return NULL;
     }
     snprintf(subs, sizeof(subs), "%lld", (long long)sub);
-    if (jwt_add_grant(t, "sub", subs) || jwt_add_grant(t, "role",
-                                                       of_role_name(role)) ||
+    if (jwt_add_grant(t, "sub", subs) ||
+        jwt_add_grant(t, "role", of_role_name(role)) ||
         jwt_add_grant_int(t, "iat", (long)now) ||
         jwt_add_grant_int(t, "exp", (long)(now + ttl)) ||
         (jwt->issuer[0] && jwt_add_grant(t, "iss", jwt->issuer)) ||
         (jwt->audience[0] && jwt_add_grant(t, "aud", jwt->audience)) ||
+        (jwt->sign_kid[0] && jwt_add_header(t, "kid", jwt->sign_kid)) ||
         jwt_set_alg(t, jwt->alg, jwt->sign_key, jwt->sign_len)) {
         of_err_set(err, OF_EFATAL, "could not build token");
         goto out;

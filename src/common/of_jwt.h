@@ -8,7 +8,16 @@
  * than the maximum TTL, nbf/iat/iss/aud are honoured, sub must be a decimal
  * string naming a user id > 0, role exactly user|service|admin. An empty or
  * short HMAC key refuses to start (libjwt accepts alg none with an empty key).
- * Keys come from the config only: kid, jku and x5u headers are ignored.
+ * A token must be three non-empty base64url segments: libjwt would also
+ * take the '+/=' alphabet, so one token could be spelt several ways.
+ *
+ * Keys come from the config only; jku and x5u are ignored, and so is kid
+ * unless [auth] jwt_keys names more HS* secrets for key rotation
+ * ("kid:secret,kid:secret", each at least 32 bytes). Then a token's kid
+ * picks its key by exact match, a kid not in the map (or not a string) is
+ * refused whatever the signature, and a token without kid is verified with
+ * jwt_key. A kid is a name to look up, never a path or a query.
+ * [auth] jwt_sign_kid makes of_jwt_sign() use that entry and set its kid.
  */
 #ifndef OF_JWT_H
 #define OF_JWT_H
@@ -38,7 +47,8 @@ struct of_jwt; /* verifier/signer: config and keys, immutable, thread-safe */
  * @brief Load the algorithm and keys of [auth].
  * @param for_signing also load jwt_private_key_file for RS256/ES256.
  * @returns a handle or NULL with \p err (bad alg, empty/short HS key,
- *          unreadable key file).
+ *          a jwt_keys entry that is malformed, short, repeated or used with
+ *          RS256/ES256, a jwt_sign_kid not in jwt_keys, unreadable key file).
  */
 struct of_jwt *of_jwt_new(const struct of_config *cfg, int for_signing,
                           struct of_err *err);

@@ -34,6 +34,7 @@
 
 struct api_waiters;
 struct api_producer;
+struct api_conn;
 
 struct api {
     const struct of_config *cfg; /* borrowed from main() */
@@ -48,6 +49,10 @@ struct api {
     atomic_int inflight;    /* requests between first call and completion */
     atomic_int stopping;
     struct of_metric *m_requests, *m_latency, *m_produce_errors;
+    /* open connections and their request deadlines (api_http.c) */
+    pthread_mutex_t conns_lock;
+    struct api_conn *conns;
+    struct of_metric *m_deadline_closed;
 };
 
 struct api_principal {
@@ -99,6 +104,12 @@ struct api_req {
 /* api_http.c */
 int api_http_start(struct api *api, struct of_err *err);
 void api_http_stop(struct api *api);
+/**
+ * @brief Shut down every connection whose request has not arrived in full
+ *        within [api] request_deadline_s (slowloris); see api_http.c.
+ * @locality the main thread, about every 100 ms while the daemon runs.
+ */
+void api_http_sweep(struct api *api);
 /** @brief Queue \p body (taken) with \p status and the trace/extra headers. */
 enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
                                json_t *body);

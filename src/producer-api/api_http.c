@@ -6,9 +6,28 @@
  * libmicrohttpd 0.9.75 calls the access handler once with the headers, then
  * once per piece of body, then once more with *upload_data_size == 0; a
  * suspended connection is called again after it is resumed. Answers are
- * queued only on that last kind of call, except the 413/400 decided from
- * the headers alone, which are queued on the first (MHD then closes the
- * connection without reading the body).
+ * queued only on that last kind of call, except the 413/414/431/400
+ * decided from the headers alone, which are queued on the first (MHD then
+ * closes the connection without reading the body).
+ *
+ * Error bodies are always ours ({"error": {"code", "message"}}) where
+ * libmicrohttpd 0.9.75 lets us answer, which is from the first call of the
+ * access handler on. It answers some requests itself, before any callback
+ * of ours runs, with a fixed HTML body that no option replaces
+ * (transmit_error_response_static in its connection.c), and closes the
+ * connection:
+ *   - 400 for a malformed request line or header line, an HTTP/1.1 request
+ *     without Host, a Content-Length that is not a decimal number ("abc",
+ *     "-1"), or malformed chunked framing;
+ *   - 413 for a Content-Length or chunk size that overflows 64 bits;
+ *   - 414 / 431 for a request line / header block that does not fit the
+ *     connection's memory pool (API_MHD_POOL_BYTES);
+ *   - 505 for an HTTP version other than 1.x.
+ * Our own limits sit below MHD's so that the common cases get JSON: a path
+ * of 512 bytes or a URI of API_MAX_URI_BYTES gets our 414, a header block
+ * of API_MAX_HEADER_BYTES our 431, a declared or streamed body over
+ * [api] max_body_bytes our 413, a transfer coding other than chunked our
+ * 400. Only what is bigger than MHD's pool, or unparseable, gets MHD's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -19,10 +38,18 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "api.h"
 #include "of_log.h"
 #include "of_uuid.h"
+
+/* libmicrohttpd's per-connection memory (its default, said out loud): the
+ * request line and headers must fit in it, or MHD answers 414/431 itself */
+#define API_MHD_POOL_BYTES 32768
+/* our limits, below MHD's, answered with JSON */
+#define API_MAX_URI_BYTES    8192
+#define API_MAX_HEADER_BYTES 16384
 
 struct thread_conns {
     struct of_redis *redis;
@@ -76,6 +103,150 @@ void api_db_reset(struct api *api)
 
     of_db_close(tc->db);
     tc->db = NULL;
+}
+
+/* ---- the whole-request deadline (slowloris) ----
+ *
+ * libmicrohttpd 0.9.75 times a connection out on inactivity only, so a
+ * client sending a header byte every few seconds holds a connection, and
+ * one of its address's per_ip_connection_limit slots, for ever. So every
+ * connection carries a deadline by which its current request must be in:
+ *   - from accept: [api] request_deadline_s;
+ *   - after an answer on a keep-alive connection, the wait for the next
+ *     request is idle time that MHD's own timeout bounds: the deadline is
+ *     then the larger of request_deadline_s and connection_timeout_s (so a
+ *     trickled request line is bounded too), and it starts again at
+ *     request_deadline_s when the next request line is in;
+ *   - none once a request is in and ours to handle: a publish or a
+ *     "Prefer: wait" may take longer, and that is not the client's doing.
+ * main() calls api_http_sweep() every 100 ms; a connection past its
+ * deadline is shut down with shutdown(2), not closed, so the descriptor
+ * stays MHD's: MHD sees the client go away and cleans up on its own
+ * thread. No answer is sent: MHD can queue one only once the headers are
+ * in, and writing to its socket behind its back would break TLS.
+ * The sweep never shuts a reused descriptor: MHD calls NOTIFY_CONNECTION
+ * CLOSED, which unlinks the connection under conns_lock, before it closes
+ * the socket.
+ */
+struct api_conn {
+    struct api_conn *prev, *next;
+    int fd;
+    int requests;        /* request lines seen */
+    size_t uri_len;      /* of the current request, query included */
+    int64_t deadline_us; /* 0: none (a received request is being handled) */
+    int shut;            /* the sweep shut it down */
+};
+
+static struct api_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+static void
+set_deadline(struct api *api, struct MHD_Connection *conn, int64_t deadline_us)
+{
+    struct api_conn *c = conn_of(conn);
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&api->conns_lock);
+    c->deadline_us = deadline_us;
+    pthread_mutex_unlock(&api->conns_lock);
+}
+
+static int64_t deadline_in(const struct api *api, int idle)
+{
+    int s = api->cfg->api.request_deadline_s;
+
+    if (idle && api->cfg->api.connection_timeout_s > s)
+        s = api->cfg->api.connection_timeout_s;
+    return of_time_now_us() + (int64_t)s * 1000000;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION, on the connection's MHD thread */
+static void on_connection(void *cls,
+                          struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct api *api = cls;
+    struct api_conn *c = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof(*c));
+        if (!c || !ci) {
+            free(c); /* untracked: MHD's inactivity timeout still holds */
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->deadline_us = deadline_in(api, 0);
+        pthread_mutex_lock(&api->conns_lock);
+        c->next = api->conns;
+        if (c->next)
+            c->next->prev = c;
+        api->conns = c;
+        pthread_mutex_unlock(&api->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    if (!c)
+        return;
+    pthread_mutex_lock(&api->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        api->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&api->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: a request line is in. Returns the initial
+ * *con_cls of the request: NULL, on_request makes it. */
+static void *
+on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api *api = cls;
+    struct api_conn *c = conn_of(conn);
+
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&api->conns_lock);
+    c->uri_len = strlen(uri);
+    if (c->requests++ > 0) /* the first keeps the deadline from accept */
+        c->deadline_us = deadline_in(api, 0);
+    pthread_mutex_unlock(&api->conns_lock);
+    return NULL;
+}
+
+void api_http_sweep(struct api *api)
+{
+    int64_t now = of_time_now_us();
+    int closed = 0;
+
+    pthread_mutex_lock(&api->conns_lock);
+    for (struct api_conn *c = api->conns; c; c = c->next) {
+        if (c->shut || !c->deadline_us || c->deadline_us > now)
+            continue;
+        shutdown(c->fd, SHUT_RDWR);
+        c->shut = 1;
+        closed++;
+    }
+    pthread_mutex_unlock(&api->conns_lock);
+    if (closed) {
+        of_metrics_add(of_metrics_series(api->m_deadline_closed, NULL), closed);
+        of_info("closed %d connection%s that did not send a whole request "
+                "within %d s",
+                closed, closed == 1 ? "" : "s",
+                api->cfg->api.request_deadline_s);
+    }
 }
 
 /* ---- answers ---- */
@@ -337,6 +508,44 @@ static enum MHD_Result route_orders(struct api_req *req, char **seg, int n)
     return api_reply_error(req, 404, "not_found", "no such resource");
 }
 
+static int count_idempotency_key(void *cls,
+                                 enum MHD_ValueKind kind,
+                                 const char *key,
+                                 const char *value)
+{
+    int *n = cls;
+    (void)kind;
+    (void)value;
+
+    if (strcasecmp(key, "Idempotency-Key") == 0)
+        (*n)++;
+    return MHD_YES;
+}
+
+/* Idempotency-Key (CONTRACT §3): once, 1 to 255 printable ASCII characters.
+ * @returns 1 if absent or well-formed; else the 400 has been queued. */
+static int idempotency_key_ok(struct api_req *req, enum MHD_Result *ret)
+{
+    const char *key = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                  "Idempotency-Key");
+    size_t n = 0;
+    int count = 0;
+
+    if (!key)
+        return 1;
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND,
+                              (MHD_KeyValueIterator)count_idempotency_key,
+                              &count);
+    while ((unsigned char)key[n] >= 0x20 && (unsigned char)key[n] <= 0x7e)
+        n++;
+    if (count == 1 && n > 0 && n <= 255 && key[n] == '\0')
+        return 1;
+    *ret = api_reply_error(req, 400, "validation_failed",
+                           "Idempotency-Key must be given once, as 1 to 255 "
+                           "printable ASCII characters");
+    return 0;
+}
+
 static enum MHD_Result route(struct api_req *req)
 {
     char path[512], *seg[6];
@@ -362,7 +571,8 @@ static enum MHD_Result route(struct api_req *req)
         strcmp(seg[1], "commands") == 0) {
         enum MHD_Result ret;
         if (api_authenticate(req, &ret) != OF_OK ||
-            api_rate_limited(req, &ret))
+            api_rate_limited(req, &ret) ||
+            (is(req, "POST") && !idempotency_key_ok(req, &ret)))
             return ret;
     }
     if (strcmp(seg[1], "users") == 0)
@@ -424,13 +634,32 @@ static void trace_id_init(struct api_req *req)
 }
 
 /* What can be judged from the headers alone, before any body is read. */
-static int early_answer(struct api_req *req, enum MHD_Result *ret)
+static int
+early_answer(struct api_req *req, const char *url, enum MHD_Result *ret)
 {
     const char *te = MHD_lookup_connection_value(
         req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     const char *cl = MHD_lookup_connection_value(
         req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const union MHD_ConnectionInfo *hs = MHD_get_connection_info(
+        req->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    const struct api_conn *c = conn_of(req->conn);
 
+    if (strlen(url) >= sizeof(req->url) ||
+        (c && c->uri_len > API_MAX_URI_BYTES)) {
+        *ret = api_reply_error(req, 414, "uri_too_long",
+                               "the path is longer than %zu bytes or the URI "
+                               "longer than %d",
+                               sizeof(req->url) - 1, API_MAX_URI_BYTES);
+        return 1;
+    }
+    if (hs && hs->header_size > API_MAX_HEADER_BYTES) {
+        *ret = api_reply_error(req, 431, "header_too_large",
+                               "the request line and headers are larger "
+                               "than %d bytes",
+                               API_MAX_HEADER_BYTES);
+        return 1;
+    }
     if (te && strcasecmp(te, "chunked") != 0) {
         *ret = api_reply_error(req, 400, "bad_request",
                                "Transfer-Encoding \"%s\" is not supported", te);
@@ -506,12 +735,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *con_cls = req;
         api->inflight++;
         trace_id_init(req);
-        if (strlen(url) >= sizeof(req->url))
-            return api_reply_error(req, 414, "uri_too_long",
-                                   "the path is longer than %zu bytes",
-                                   sizeof(req->url) - 1);
-        if (early_answer(req, &ret))
+        if (early_answer(req, url, &ret)) {
+            set_deadline(api, conn, 0); /* answered: no more to wait for */
             return ret;
+        }
         return MHD_YES;
     }
     if (req->answered) {
@@ -524,6 +751,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    set_deadline(api, conn, 0); /* the request is in: ours from here */
     return final_call(req);
 }
 
@@ -533,9 +761,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     struct api *api = cls;
     struct api_req *req = *con_cls;
     char status[8];
-    (void)conn;
     (void)toe;
 
+    set_deadline(api, conn, deadline_in(api, 1)); /* keep-alive: idle */
     if (!req)
         return;
     snprintf(status, sizeof(status), "%d", req->answered);
@@ -627,8 +855,10 @@ int api_http_start(struct api *api, struct of_err *err)
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
 
-    if (pthread_key_create(&api->conn_key, thread_conns_free) != 0)
-        return of_err_set(err, OF_EFATAL, "pthread_key_create failed");
+    if (pthread_key_create(&api->conn_key, thread_conns_free) != 0 ||
+        pthread_mutex_init(&api->conns_lock, NULL) != 0)
+        return of_err_set(err, OF_EFATAL,
+                          "could not make a thread key or lock");
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->api.port);
     if (inet_pton(AF_INET, cfg->api.listen_address, &addr.sin_addr) != 1)
@@ -648,6 +878,9 @@ int api_http_start(struct api *api, struct of_err *err)
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)cfg->api.per_ip_connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api.connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MHD_POOL_BYTES,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, api,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
     if (!api->mhd)

@@ -54,6 +54,11 @@ static void metrics_declare(struct api *api)
     api->m_produce_errors = of_metrics_counter(
         api->metrics, "orderflow_produce_errors_total",
         "commands Kafka did not take, by reason", "reason");
+    api->m_deadline_closed = of_metrics_counter(
+        api->metrics, "orderflow_http_deadline_closed_total",
+        "connections closed for not sending a whole request within "
+        "request_deadline_s",
+        NULL);
 }
 
 /* Stop accepting, let in-flight requests finish (bounded), flush. */
@@ -98,6 +103,7 @@ static int run(const struct of_config *cfg)
             cfg->api.port, cfg->api.threads);
     while (running) {
         usleep(100000);
+        api_http_sweep(&api);
         if (reopen_log) {
             reopen_log = 0;
             of_log_reopen();
