@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "of_headers.h"
 #include "of_log.h"
 
 /* librdkafka's syslog levels onto ours. Runs on librdkafka's threads. */
@@ -151,20 +152,9 @@ int of_kafka_header_get(const rd_kafka_message_t *rkm, const char *name,
                         char *out, size_t cap)
 {
     rd_kafka_headers_t *h = NULL;
-    const void *val;
-    size_t len;
 
     out[0] = '\0';
     if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return 0;
-    if (rd_kafka_header_get_last(h, name, &val, &len) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR)
-        return 0;
-    if (!val)
-        len = 0;
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(out, val, len);
-    out[len] = '\0';
-    return 1;
+    return of_headers_get(h, name, out, cap);
 }

@@ -248,34 +248,45 @@ int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
 
 /* ---- Redis reads ---- */
 
-/* HGETALL into a flat field/value lookup. */
+/* HGETALL into a flat field/value lookup. The reply is Redis's, so trusted
+ * in nothing: a field or value that is not a bulk string, or a value with a
+ * NUL inside, is as good as absent; the first of a repeated field wins. */
 struct hash {
-    redisReply *reply;
+    const redisReply *reply;
 };
 
 static const char *hget(const struct hash *h, const char *field)
 {
+    size_t n = strlen(field);
+
     for (size_t i = 0; i + 1 < h->reply->elements; i += 2) {
-        if (strcmp(h->reply->element[i]->str, field) == 0)
-            return h->reply->element[i + 1]->str;
+        const redisReply *f = h->reply->element[i];
+        const redisReply *v = h->reply->element[i + 1];
+
+        if (f->type != REDIS_REPLY_STRING || (size_t)f->len != n ||
+            memcmp(f->str, field, n) != 0)
+            continue;
+        if (v->type != REDIS_REPLY_STRING || strlen(v->str) != (size_t)v->len)
+            return NULL;
+        return v->str;
     }
     return NULL;
 }
 
-static int hgetall(struct of_redis *r, const char *key, struct hash *h,
+static int hgetall(struct of_redis *r, const char *key, redisReply **reply,
                    int *found, struct of_err *err)
 {
     const char *argv[] = {"HGETALL", key};
 
-    h->reply = of_redis_command(r, 2, argv, NULL, err);
-    if (!h->reply)
+    *reply = of_redis_command(r, 2, argv, NULL, err);
+    if (!*reply)
         return err->rc;
-    if (h->reply->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(h->reply);
-        h->reply = NULL;
+    if ((*reply)->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(*reply);
+        *reply = NULL;
         return of_err_set(err, OF_EINVAL, "%s is not a hash", key);
     }
-    *found = h->reply->elements > 0;
+    *found = (*reply)->elements > 0;
     return OF_OK;
 }
 
@@ -290,40 +301,133 @@ static int copy_field(const struct hash *h, const char *field, char *out,
     return 1;
 }
 
-static int64_t int_field(const struct hash *h, const char *field)
+/* A field we wrote with "%lld" of a value >= 0: ^(0|[1-9][0-9]*)$ within
+ * int64_t, nothing else (no blank, sign, "12abc" or overflow). */
+static int int_field(const struct hash *h, const char *field, int64_t *out)
 {
     const char *v = hget(h, field);
-    return v ? strtoll(v, NULL, 10) : 0;
+    int64_t n = 0;
+
+    if (!v || !*v || (v[0] == '0' && v[1]))
+        return 0;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9' || n > (INT64_MAX - (*v - '0')) / 10)
+            return 0;
+        n = n * 10 + (*v - '0');
+    }
+    *out = n;
+    return 1;
+}
+
+static int is_hash(const redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_ARRAY;
+}
+
+int of_model_user_from_hash(const redisReply *reply, int64_t id,
+                            struct of_user *u, int64_t *version,
+                            struct of_err *err)
+{
+    struct hash h = {reply};
+    const char *banned;
+    const char *reg;
+    int ok;
+
+    memset(u, 0, sizeof(*u));
+    *version = 0;
+    if (!is_hash(reply))
+        return of_err_set(err, OF_EINVAL, "orderflow:user:%lld is not a hash",
+                          (long long)id);
+    reg = hget(&h, "registration_date");
+    banned = hget(&h, "is_banned");
+    u->registration_date = reg ? time_parse(reg) : 0;
+    u->is_banned = banned && strcmp(banned, "true") == 0;
+    u->has_avatar_url =
+        copy_field(&h, "avatar_url", u->avatar_url, sizeof(u->avatar_url));
+    ok = int_field(&h, "user_id", &u->user_id) && u->user_id == id &&
+         int_field(&h, "version", version) && *version > 0 &&
+         copy_field(&h, "email", u->email, sizeof(u->email)) &&
+         copy_field(&h, "username", u->username, sizeof(u->username)) &&
+         banned;
+    if (!ok)
+        return of_err_set(err, OF_EINVAL, "orderflow:user:%lld is malformed",
+                          (long long)id);
+    return OF_OK;
+}
+
+int of_model_order_from_hash(const redisReply *reply, int64_t id,
+                             struct of_order *o, int64_t *version,
+                             struct of_err *err)
+{
+    struct hash h = {reply};
+
+    memset(o, 0, sizeof(*o));
+    *version = 0;
+    if (!is_hash(reply))
+        return of_err_set(err, OF_EINVAL,
+                          "orderflow:order:%lld is not a hash", (long long)id);
+    const char *type = hget(&h, "order_type");
+    const char *status = hget(&h, "order_status");
+    const char *amount = hget(&h, "total_amount");
+    const char *created = hget(&h, "created_at");
+    const char *updated = hget(&h, "updated_at");
+    if (!type || !status || !amount || !created || !updated ||
+        !int_field(&h, "order_id", &o->order_id) || o->order_id != id ||
+        !int_field(&h, "user_id", &o->user_id) || o->user_id <= 0 ||
+        !int_field(&h, "version", version) || *version <= 0 ||
+        of_avro_order_type_parse(type, &o->order_type) != OF_OK ||
+        of_avro_order_status_parse(status, &o->order_status) != OF_OK ||
+        of_money_parse(amount, &o->total_amount) != 0)
+        return of_err_set(err, OF_EINVAL, "orderflow:order:%lld is malformed",
+                          (long long)id);
+    o->created_at = time_parse(created);
+    o->updated_at = time_parse(updated);
+    return OF_OK;
+}
+
+int of_model_cmd_from_hash(const redisReply *reply, const char *command_id,
+                           struct of_cmd_status *c, struct of_err *err)
+{
+    struct hash h = {reply};
+
+    memset(c, 0, sizeof(*c));
+    if (!is_hash(reply))
+        return of_err_set(err, OF_EINVAL,
+                          "orderflow:command:%s is not a hash", command_id);
+    const char *status = hget(&h, "status");
+    const char *acc = hget(&h, "accepted_at");
+    const char *done = hget(&h, "completed_at");
+    const char *rid = hget(&h, "resource_id");
+    if (!status || !cmd_status_parse(status, &c->status) ||
+        !copy_field(&h, "command_id", c->command_id, sizeof(c->command_id)) ||
+        !copy_field(&h, "resource_type", c->resource_type,
+                    sizeof(c->resource_type)) ||
+        !copy_field(&h, "actor_id", c->actor_id, sizeof(c->actor_id)))
+        return of_err_set(err, OF_EINVAL, "orderflow:command:%s is malformed",
+                          command_id);
+    copy_field(&h, "error_code", c->error_code, sizeof(c->error_code));
+    copy_field(&h, "error_message", c->error_message,
+               sizeof(c->error_message));
+    c->resource_id = rid ? strtoll(rid, NULL, 10) : 0;
+    c->accepted_at = acc ? time_parse(acc) : 0;
+    c->completed_at = done && *done ? time_parse(done) : 0;
+    return OF_OK;
 }
 
 int of_model_redis_get_user(struct of_redis *r, int64_t id, struct of_user *u,
                             int64_t *version, int *found, struct of_err *err)
 {
     char key[64];
-    struct hash h;
-    int rc, ok;
+    redisReply *reply = NULL;
+    int rc;
 
     snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)id);
     memset(u, 0, sizeof(*u));
-    rc = hgetall(r, key, &h, found, err);
-    if (rc != OF_OK || !*found)
-        goto out;
-    u->user_id = int_field(&h, "user_id");
-    *version = int_field(&h, "version");
-    const char *reg = hget(&h, "registration_date");
-    const char *banned = hget(&h, "is_banned");
-    u->registration_date = reg ? time_parse(reg) : 0;
-    u->is_banned = banned && strcmp(banned, "true") == 0;
-    u->has_avatar_url =
-        copy_field(&h, "avatar_url", u->avatar_url, sizeof(u->avatar_url));
-    ok = copy_field(&h, "email", u->email, sizeof(u->email)) &&
-         copy_field(&h, "username", u->username, sizeof(u->username)) &&
-         u->user_id == id && *version > 0 && banned;
-    if (!ok)
-        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
-out:
-    if (h.reply)
-        freeReplyObject(h.reply);
+    rc = hgetall(r, key, &reply, found, err);
+    if (rc == OF_OK && *found)
+        rc = of_model_user_from_hash(reply, id, u, version, err);
+    if (reply)
+        freeReplyObject(reply);
     return rc;
 }
 
@@ -332,35 +436,16 @@ int of_model_redis_get_order(struct of_redis *r, int64_t id,
                              struct of_err *err)
 {
     char key[64];
-    struct hash h;
+    redisReply *reply = NULL;
     int rc;
 
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)id);
     memset(o, 0, sizeof(*o));
-    rc = hgetall(r, key, &h, found, err);
-    if (rc != OF_OK || !*found)
-        goto out;
-    const char *type = hget(&h, "order_type");
-    const char *status = hget(&h, "order_status");
-    const char *amount = hget(&h, "total_amount");
-    const char *created = hget(&h, "created_at");
-    const char *updated = hget(&h, "updated_at");
-    o->order_id = int_field(&h, "order_id");
-    o->user_id = int_field(&h, "user_id");
-    *version = int_field(&h, "version");
-    if (!type || !status || !amount || !created || !updated ||
-        o->order_id != id || *version <= 0 ||
-        of_avro_order_type_parse(type, &o->order_type) != OF_OK ||
-        of_avro_order_status_parse(status, &o->order_status) != OF_OK ||
-        of_money_parse(amount, &o->total_amount) != 0) {
-        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
-        goto out;
-    }
-    o->created_at = time_parse(created);
-    o->updated_at = time_parse(updated);
-out:
-    if (h.reply)
-        freeReplyObject(h.reply);
+    rc = hgetall(r, key, &reply, found, err);
+    if (rc == OF_OK && *found)
+        rc = of_model_order_from_hash(reply, id, o, version, err);
+    if (reply)
+        freeReplyObject(reply);
     return rc;
 }
 
@@ -369,34 +454,16 @@ int of_model_redis_get_cmd(struct of_redis *r, const char *command_id,
                            struct of_err *err)
 {
     char key[80];
-    struct hash h;
+    redisReply *reply = NULL;
     int rc;
 
     snprintf(key, sizeof(key), "orderflow:command:%s", command_id);
     memset(c, 0, sizeof(*c));
-    rc = hgetall(r, key, &h, found, err);
-    if (rc != OF_OK || !*found)
-        goto out;
-    const char *status = hget(&h, "status");
-    const char *acc = hget(&h, "accepted_at");
-    const char *done = hget(&h, "completed_at");
-    if (!status || !cmd_status_parse(status, &c->status) ||
-        !copy_field(&h, "command_id", c->command_id, sizeof(c->command_id)) ||
-        !copy_field(&h, "resource_type", c->resource_type,
-                    sizeof(c->resource_type)) ||
-        !copy_field(&h, "actor_id", c->actor_id, sizeof(c->actor_id))) {
-        rc = of_err_set(err, OF_EINVAL, "%s is malformed", key);
-        goto out;
-    }
-    copy_field(&h, "error_code", c->error_code, sizeof(c->error_code));
-    copy_field(&h, "error_message", c->error_message,
-               sizeof(c->error_message));
-    c->resource_id = int_field(&h, "resource_id");
-    c->accepted_at = acc ? time_parse(acc) : 0;
-    c->completed_at = done && *done ? time_parse(done) : 0;
-out:
-    if (h.reply)
-        freeReplyObject(h.reply);
+    rc = hgetall(r, key, &reply, found, err);
+    if (rc == OF_OK && *found)
+        rc = of_model_cmd_from_hash(reply, command_id, c, err);
+    if (reply)
+        freeReplyObject(reply);
     return rc;
 }
 

@@ -90,6 +90,23 @@ int of_model_redis_get_cmd(struct of_redis *r, const char *command_id,
                            struct of_cmd_status *c, int *found,
                            struct of_err *err);
 
+/*
+ * The mapping under the three readers above, pure (fuzz_redis_reply feeds
+ * it whatever hiredis's reader made of arbitrary bytes): \p reply is an
+ * HGETALL answer of the key of \p id. Numbers (ids, version) are strict
+ * decimals, the ids must name \p id, version > 0; a field or value that is
+ * not a bulk string counts as absent.
+ * @returns OF_OK with the struct filled, or OF_EINVAL ("... is malformed").
+ */
+int of_model_user_from_hash(const redisReply *reply, int64_t id,
+                            struct of_user *u, int64_t *version,
+                            struct of_err *err);
+int of_model_order_from_hash(const redisReply *reply, int64_t id,
+                             struct of_order *o, int64_t *version,
+                             struct of_err *err);
+int of_model_cmd_from_hash(const redisReply *reply, const char *command_id,
+                           struct of_cmd_status *c, struct of_err *err);
+
 /* ---- MySQL (the truth; reads of the API's fallback and the rebuild) ---- */
 int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
                          int64_t *version, int *found, struct of_err *err);

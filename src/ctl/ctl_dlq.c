@@ -32,6 +32,7 @@
 #include "ctl_scan.h"
 #include "of_avro.h"
 #include "of_db.h"
+#include "of_headers.h"
 #include "of_kafka.h"
 
 static const char usage[] =
@@ -181,16 +182,12 @@ delete_parked(struct dlq *d, const char *topic, const void *key, size_t key_len)
 }
 
 /* Did the worker park \p m's key at \p m, or hold \p m behind a parker? */
-static int is_parked_letter(const rd_kafka_message_t *m)
+static int is_parked_letter(const rd_kafka_message_t *m,
+                            const struct of_dead_letter *dl)
 {
-    char h[16];
-
     if (!m->key || m->key_len == 0)
         return 0;
-    if (of_kafka_header_get(m, "parked-behind", h, sizeof(h)))
-        return 1;
-    return of_kafka_header_get(m, "error", h, sizeof(h)) &&
-           strncmp(h, "parked:", 7) == 0;
+    return dl->parked_behind || strncmp(dl->error, "parked:", 7) == 0;
 }
 
 /* Unparks (topic, m's key) unless this run did already: a second delete
@@ -238,21 +235,23 @@ static int redrive_one(void *arg, const rd_kafka_message_t *m)
 {
     struct dlq *d = arg;
     rd_kafka_headers_t *h = NULL, *out;
-    char topic[256];
+    struct of_dead_letter dl;
+    const char *topic = dl.original_topic;
 
-    if (!of_kafka_header_get(m, "original-topic", topic, sizeof(topic)) ||
-        !topic[0]) {
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = NULL;
+    of_headers_dead_letter(h, &dl);
+    if (!topic[0]) {
         fprintf(stderr, "orderflowctl: dead letter %d:%lld has no "
                         "original-topic; skipped\n",
                 (int)m->partition, (long long)m->offset);
         return 0;
     }
     /* before publishing: the worker must not find the key parked */
-    if (is_parked_letter(m) && unpark_once(d, topic, m)) {
+    if (is_parked_letter(m, &dl) && unpark_once(d, topic, m)) {
         d->failed++;
         return 1;
     }
-    rd_kafka_message_headers(m, &h);
     out = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(1);
     for (int i = 0; dlq_headers[i]; i++)
         rd_kafka_header_remove(out, dlq_headers[i]);

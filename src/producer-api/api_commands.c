@@ -4,7 +4,8 @@
  *
  * Idempotency (IETF idempotency-key draft, Stripe): the record lives in
  * Redis as orderflow:idem:<sha256(principal, key)> = "inflight|<body hash>"
- * (SET NX, [api] idempotency_ttl_s), later "done|<body hash>|<status>|<body>".
+ * (SET NX, [api] idempotency_ttl_s), later "done|<body hash>|<status>|<body>",
+ * the body hash being of_idem_fingerprint(): blind to blanks and key order.
  * A second request with the same key replays the first answer, or gets 409
  * while the first is in flight, or 422 for another body. The command id of
  * such a request is a UUIDv5 of principal and key, so a lost record (Redis
@@ -17,10 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "api.h"
+#include "of_idem.h"
 #include "of_log.h"
 #include "of_uuid.h"
 
@@ -54,24 +55,6 @@ static int parse_prefer(struct api_req *req)
     if (n < 0)
         n = 0;
     return n > 30 ? 30 : (int)n;
-}
-
-static void body_hash(struct api_req *req)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char h[32];
-    unsigned int n = 0;
-
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    EVP_DigestUpdate(ctx, req->method, strlen(req->method));
-    EVP_DigestUpdate(ctx, " ", 1);
-    EVP_DigestUpdate(ctx, req->url, strlen(req->url));
-    EVP_DigestUpdate(ctx, "\n", 1);
-    if (req->body_len)
-        EVP_DigestUpdate(ctx, req->body, req->body_len);
-    EVP_DigestFinal_ex(ctx, h, &n);
-    EVP_MD_CTX_free(ctx);
-    hex(h, 32, req->body_hash);
 }
 
 /* Replays a stored answer "done|hash|status|body". */
@@ -170,7 +153,8 @@ int api_write_begin(struct api_req *req, enum MHD_Result *ret)
                                "Idempotency-Key must be 1 to 255 characters");
         return 0;
     }
-    body_hash(req);
+    of_idem_fingerprint(req->method, req->url, req->body, req->body_len,
+                        req->body_hash);
     return idempotency_claim(req, key, ret);
 }
 

@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "api.h"
-#include "api_validate.h"
+#include "of_body.h"
 #include "of_log.h"
-#include "of_money.h"
 
 static enum MHD_Result forbidden(struct api_req *req)
 {
@@ -43,35 +42,14 @@ static enum MHD_Result publish_order_cmd(struct api_req *req,
 static int parse_create(struct api_req *req, json_t *body,
                         struct of_order_cmd *cmd, enum MHD_Result *ret)
 {
-    static const char *const fields[] = {"order_type", "total_amount",
-                                         "user_id", NULL};
-    json_t *type = json_object_get(body, "order_type");
-    json_t *amount = json_object_get(body, "total_amount");
-    int present;
-
-    if (!api_only_fields(req, body, fields, ret))
-        return 0;
-    if (!json_is_string(type) ||
-        of_avro_order_type_parse(json_string_value(type), &cmd->order_type) !=
-            OF_OK) {
-        *ret = api_reply_error(req, 400, "validation_failed",
-                               "order_type: must be \"vip\" or \"jewelry\"");
-        return 0;
-    }
-    if (!json_is_string(amount) ||
-        strlen(json_string_value(amount)) != json_string_length(amount) ||
-        of_money_parse(json_string_value(amount), &cmd->total_amount) !=
-            OF_OK) {
-        *ret = api_reply_error(req, 400, "validation_failed",
-                               "total_amount: must be a decimal string "
-                               "greater than 0, at most 99999999.99, with at "
-                               "most two decimals");
-        return 0;
-    }
     int needs_user = req->who.role != OF_ROLE_USER;
-    if (!api_get_id(req, body, "user_id", needs_user, &cmd->user_id, &present,
-                    ret))
+    int present;
+    struct of_err err;
+
+    if (of_body_create_order(body, needs_user, cmd, &present, &err) != OF_OK) {
+        *ret = api_reply_error(req, 400, "validation_failed", "%s", err.msg);
         return 0;
+    }
     if (!present)
         cmd->user_id = req->who.user_id;
     return 1;
@@ -103,30 +81,13 @@ out:
 static int parse_action(struct api_req *req, json_t *body,
                         struct of_order_cmd *cmd, enum MHD_Result *ret)
 {
-    static const char *const pay[] = {"payment_ref", NULL};
-    static const char *const refund[] = {"reason", NULL};
-    static const char *const none[] = {NULL};
-    int present;
+    struct of_err err;
 
-    switch (cmd->type) {
-    case OF_PAY_ORDER:
-        if (!api_only_fields(req, body, pay, ret) ||
-            !api_get_string(req, body, "payment_ref", 0, OF_PAYMENT_REF_MAX,
-                            cmd->payment_ref, sizeof(cmd->payment_ref),
-                            &present, ret))
-            return 0;
-        cmd->has_payment_ref = present;
-        return 1;
-    case OF_REFUND_ORDER:
-        if (!api_only_fields(req, body, refund, ret) ||
-            !api_get_string(req, body, "reason", 0, OF_REASON_MAX, cmd->reason,
-                            sizeof(cmd->reason), &present, ret))
-            return 0;
-        cmd->has_reason = present;
-        return 1;
-    default:
-        return api_only_fields(req, body, none, ret);
+    if (of_body_order_action(body, cmd, &err) != OF_OK) {
+        *ret = api_reply_error(req, 400, "validation_failed", "%s", err.msg);
+        return 0;
     }
+    return 1;
 }
 
 /* pay and refund: service or admin; cancel: the owner or an admin. */

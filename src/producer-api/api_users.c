@@ -5,13 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <openssl/crypto.h>
-#include <openssl/hmac.h>
 
 #include "api.h"
-#include "api_validate.h"
+#include "of_body.h"
+#include "of_cursor.h"
 #include "of_log.h"
 #include "of_money.h"
 
@@ -43,53 +40,21 @@ static enum MHD_Result publish_user_cmd(struct api_req *req,
     return MHD_YES;
 }
 
-static int email_ok(const char *s)
-{
-    const char *at = strchr(s, '@');
-
-    return at && at != s && at[1] && !strchr(at + 1, '@') &&
-           !strpbrk(s, " \t<>()[],;:\\\"") && strchr(at + 1, '.');
-}
-
-static int url_ok(const char *s)
-{
-    return (strncasecmp(s, "https://", 8) == 0 && s[8]) ||
-           (strncasecmp(s, "http://", 7) == 0 && s[7]);
-}
-
 enum MHD_Result api_post_user(struct api_req *req, json_t *body)
 {
-    static const char *const fields[] = {"email", "username", "avatar_url",
-                                         NULL};
     struct of_user_cmd *cmd;
+    struct of_err err;
     enum MHD_Result ret = MHD_NO;
-    int present, avatar;
 
     if (req->who.role == OF_ROLE_USER)
         return forbidden(req);
     cmd = calloc(1, sizeof(*cmd));
     if (!cmd)
         return MHD_NO;
-    cmd->type = OF_REGISTER_USER;
-    if (!api_only_fields(req, body, fields, &ret) ||
-        !api_get_string(req, body, "email", 1, OF_EMAIL_MAX, cmd->email,
-                        sizeof(cmd->email), &present, &ret) ||
-        !api_get_string(req, body, "username", 1, OF_USERNAME_MAX,
-                        cmd->username, sizeof(cmd->username), &present, &ret) ||
-        !api_get_string(req, body, "avatar_url", 0, 255, cmd->avatar_url,
-                        sizeof(cmd->avatar_url), &avatar, &ret))
-        goto out;
-    if (!email_ok(cmd->email)) {
-        ret = api_reply_error(req, 400, "validation_failed",
-                              "email: is not an email address");
+    if (of_body_register_user(body, cmd, &err) != OF_OK) {
+        ret = api_reply_error(req, 400, "validation_failed", "%s", err.msg);
         goto out;
     }
-    if (avatar && !url_ok(cmd->avatar_url)) {
-        ret = api_reply_error(req, 400, "validation_failed",
-                              "avatar_url: must be an http or https URL");
-        goto out;
-    }
-    cmd->has_avatar_url = avatar;
     req->create = 1;
     if (!api_write_begin(req, &ret))
         goto out;
@@ -168,40 +133,13 @@ enum MHD_Result api_get_user(struct api_req *req, int64_t id)
 
 /* ---- GET /v1/users/{id}/orders: newest first, keyset pagination ---- */
 
-/* cursor = "<last order id>.<hmac>", the HMAC over user and order id, so a
- * cursor cannot be forged or used for another user's list */
-static void cursor_mac(struct api_req *req, int64_t user_id, int64_t order_id,
-                       char out[33])
+/* the HMAC key of this list's cursors (of_cursor.h) */
+static const char *cursor_key(const struct api_req *req)
 {
-    const char *key = req->api->cfg->auth.cursor_secret[0]
-                          ? req->api->cfg->auth.cursor_secret
-                          : req->api->cfg->auth.jwt_key;
-    char msg[64];
-    unsigned char mac[32];
-    unsigned int len = 0;
+    const struct of_config *cfg = req->api->cfg;
 
-    snprintf(msg, sizeof(msg), "%lld:%lld", (long long)user_id,
-             (long long)order_id);
-    HMAC(EVP_sha256(), key, (int)strlen(key), (unsigned char *)msg,
-         strlen(msg), mac, &len);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
-}
-
-static int parse_cursor(struct api_req *req, int64_t user_id, const char *c,
-                        int64_t *after)
-{
-    char id[16], mac[33];
-    const char *dot = strchr(c, '.');
-
-    if (!dot || (size_t)(dot - c) >= sizeof(id) || strlen(dot + 1) != 32)
-        return 0;
-    memcpy(id, c, (size_t)(dot - c));
-    id[dot - c] = '\0';
-    if (!of_parse_id(id, after))
-        return 0;
-    cursor_mac(req, user_id, *after, mac);
-    return CRYPTO_memcmp(mac, dot + 1, 32) == 0;
+    return cfg->auth.cursor_secret[0] ? cfg->auth.cursor_secret
+                                      : cfg->auth.jwt_key;
 }
 
 static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
@@ -258,7 +196,7 @@ enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id)
                      &limit))
         return api_reply_error(req, 400, "validation_failed",
                                "limit: must be an integer from 1 to 100");
-    if (cur && !parse_cursor(req, id, cur, &after))
+    if (cur && !of_cursor_parse(cursor_key(req), id, cur, &after))
         return api_reply_error(req, 400, "validation_failed",
                                "cursor: is not a cursor of this list");
     db = api_db(req->api, &err);
@@ -286,10 +224,9 @@ enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id)
     if (json_array_size(orders) > (size_t)limit) {
         json_array_remove(orders, (size_t)limit);
         json_t *last = json_array_get(orders, (size_t)limit - 1);
-        char c[64], mac[33];
+        char c[OF_CURSOR_SIZE];
         int64_t last_id = json_integer_value(json_object_get(last, "order_id"));
-        cursor_mac(req, id, last_id, mac);
-        snprintf(c, sizeof(c), "%lld.%s", (long long)last_id, mac);
+        of_cursor_make(cursor_key(req), id, last_id, c);
         next = json_string(c);
     }
     return api_reply_json(req, 200,
