@@ -344,15 +344,18 @@ static int check_times(const struct of_jwt *jwt, json_t *claims, time_t now,
         int_claim(claims, "nbf", 0, &nbf, err) != OF_OK ||
         int_claim(claims, "iat", 0, &iat, err) != OF_OK)
         return OF_EINVAL;
-    if (exp + jwt->leeway <= (int64_t)now)
+    /* Compared so that nothing overflows whatever a signed token claims
+     * (exp near INT64_MAX, iat near INT64_MIN): now, leeway and max_ttl are
+     * small, and exp is bounded by the time iat is looked at. */
+    if (exp <= (int64_t)now - jwt->leeway)
         return of_err_set(err, OF_EINVAL, "token expired");
     /* no immortal tokens: exp far in the future is refused however it was
      * signed, and so is a lifetime longer than the maximum */
-    if (exp - (int64_t)now > (int64_t)jwt->max_ttl + jwt->leeway)
+    if (exp > (int64_t)now + (int64_t)jwt->max_ttl + jwt->leeway)
         return of_err_set(err, OF_EINVAL, "exp beyond the maximum TTL");
-    if (json_object_get(claims, "iat") && exp - iat > jwt->max_ttl)
+    if (json_object_get(claims, "iat") && iat < exp - jwt->max_ttl)
         return of_err_set(err, OF_EINVAL, "exp - iat beyond the maximum TTL");
-    if (json_object_get(claims, "nbf") && nbf - jwt->leeway > (int64_t)now)
+    if (json_object_get(claims, "nbf") && nbf > (int64_t)now + jwt->leeway)
         return of_err_set(err, OF_EINVAL, "token not valid yet (nbf)");
     out->exp = exp;
     return OF_OK;
@@ -407,8 +410,9 @@ static size_t token_shape(const char *token)
 
 /* The key that verifies \p token: with no jwt_keys, the one key whatever
  * the kid says; else the kid's key, jwt_key when the header has no kid,
- * and none (NULL) for an unknown or non-string kid or a header that is not
- * a JSON object without duplicate names. */
+ * and none (NULL) for an unknown or non-string kid, for an alg not spelt
+ * exactly as configured, a typ other than the string "JWT", or a header
+ * that is not a JSON object without duplicate names. */
 static const unsigned char *verify_key(const struct of_jwt *jwt,
                                        const char *token,
                                        size_t hlen,
@@ -419,12 +423,10 @@ static const unsigned char *verify_key(const struct of_jwt *jwt,
     unsigned char raw[OF_JWT_MAX_HEADER];
     const unsigned char *key = NULL;
     size_t pad = (4 - hlen % 4) % 4;
-    json_t *header = NULL, *kid;
+    json_t *header = NULL, *kid, *alg, *typ;
     int n;
 
     *len = jwt->verify_len;
-    if (jwt->nkeys == 0)
-        return jwt->verify_key;
     if (hlen > OF_JWT_MAX_HEADER) {
         of_err_set(err, OF_EINVAL, "header longer than %d characters",
                    OF_JWT_MAX_HEADER);
@@ -446,9 +448,19 @@ static const unsigned char *verify_key(const struct of_jwt *jwt,
                           : json_loadb((const char *)raw, (size_t)n - pad,
                                        JSON_REJECT_DUPLICATES, NULL);
     kid = json_object_get(header, "kid");
+    alg = json_object_get(header, "alg");
+    typ = json_object_get(header, "typ");
     if (!json_is_object(header)) {
         of_err_set(err, OF_EINVAL, "header is not a JSON object");
-    } else if (!kid) {
+    } else if (!json_is_string(alg) ||
+               strcmp(json_string_value(alg), jwt_alg_str(jwt->alg)) != 0) {
+        /* exactly our spelling: libjwt reads "hS256" as HS256 */
+        of_err_set(err, OF_EINVAL, "alg is not %s", jwt_alg_str(jwt->alg));
+    } else if (typ && (!json_is_string(typ) ||
+                       strcmp(json_string_value(typ), "JWT") != 0)) {
+        of_err_set(err, OF_EINVAL, "typ is not JWT");
+    } else if (!kid || jwt->nkeys == 0) {
+        /* without a kid -> key map, kid is ignored (TESTPLAN row 30) */
         key = jwt->verify_key;
     } else if (!json_is_string(kid) || !find_kid(jwt, json_string_value(kid))) {
         of_err_set(err, OF_EINVAL, "unknown kid");

@@ -684,7 +684,8 @@ static void hs256_signed_with_the_rs256_public_key_is_rejected(void **state)
                                    forge(hs256, claims7, EVP_sha256(), pem),
                                    NOW, &c, &err),
                      OF_EINVAL);
-    assert_non_null(strstr(err.msg, "not the configured"));
+    /* refused on its header, before libjwt is asked to verify it */
+    assert_non_null(strstr(err.msg, "alg is not RS256"));
     /* and alg none, ES256 signed by an EC key, or RS256 signed by HMAC */
     assert_int_equal(
         of_jwt_verify(jwt, forge("{\"alg\":\"none\"}", claims7, NULL, NULL),
