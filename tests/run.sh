@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # Builds orderflow twice and runs every test (CONTRACT §2):
-#   1. build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer, unit tests;
-#   2. build/:      the normal build, every unit and integration test, against
-#                   a private Kafka, MariaDB and Redis that ctest's "stack"
-#                   fixture starts (tests/lib/stack.sh) and stops.
-# The last lines are ctest's summary. Options:
+#   1. build-asan/: AddressSanitizer + UndefinedBehaviorSanitizer: the unit
+#                   tests, and the integration suite with the API, workers
+#                   and orderflowctl so built, against a private Kafka,
+#                   MariaDB and Redis that ctest's "stack" fixture starts
+#                   (tests/lib/stack.sh) and stops;
+#   2. fuzzing:     each libFuzzer target for a short time (tests/fuzz/run.sh);
+#   3. build/:      the normal build: the unit tests, the same under valgrind
+#                   memcheck, and the fault and load suite (tests/faults/,
+#                   each test on a private stack of its own, two at a time).
+# The last lines are ctest's summary of step 3. Options:
+#   --long      the full forms: TESTPLAN's load durations, fuzzing 1 h per
+#               target
 #   --no-asan   skip the sanitizer build and the fuzzing (quicker while
-#               developing)
+#               developing; the integration suite then runs in build/)
 #   -R REGEX    only the tests matching REGEX (passed to ctest)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 asan=1
+long=0
 ctest_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --no-asan) asan=0 ;;
+    --long) long=1 ;;
     -R) ctest_args+=(-R "$2"); shift ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "tests/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -27,8 +36,11 @@ done
 # Whatever happens (a failure, ^C), no process of the private stack outlives
 # this script: ctest's fixture cleanup normally stops it, this is the net.
 cleanup() {
-    bash "$root/tests/lib/stack.sh" stop "$root/build/test-stack" \
-        >/dev/null 2>&1 || true
+    local d
+    for d in build build-asan; do
+        bash "$root/tests/lib/stack.sh" stop "$root/$d/test-stack" \
+            >/dev/null 2>&1 || true
+    done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -45,25 +57,38 @@ if grep -rnE 'mysql_(real_)?query\(' "$root/src" --include='*.c' |
     exit 1
 fi
 
+if [ "$long" = 1 ]; then
+    # TESTPLAN's full forms (each test reads its own variable)
+    export ORDERFLOW_LOAD_SECONDS=120 ORDERFLOW_SOAK_SECONDS=300 \
+        ORDERFLOW_FAULT_PAUSE_S=120
+fi
+
 if [ "$asan" = 1 ]; then
-    echo "== sanitizer build (ASan + UBSan): unit tests"
-    cmake -S "$root" -B "$root/build-asan" -DOF_SANITIZE=ON \
+    echo "== sanitizer build (ASan + UBSan): unit and integration tests"
+    cmake -S "$root" -B "$root/build-asan" -DOF_SANITIZE=ON -DOF_FAULTS=ON \
         -DOF_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
     cmake --build "$root/build-asan" -j"$jobs" >/dev/null
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir "$root/build-asan" -L unit --output-on-failure \
-        -j"$jobs" ${ctest_args[@]+"${ctest_args[@]}"}
-fi
+        ctest --test-dir "$root/build-asan" -L 'unit|integration' \
+        --output-on-failure ${ctest_args[@]+"${ctest_args[@]}"}
 
-if [ "$asan" = 1 ]; then
     echo "== fuzzing: each libFuzzer target for a short time"
-    bash "$root/tests/fuzz/run.sh"
+    if [ "$long" = 1 ]; then
+        bash "$root/tests/fuzz/run.sh" --long
+    else
+        bash "$root/tests/fuzz/run.sh"
+    fi
+    labels='unit|valgrind|faults'
+else
+    labels='unit|valgrind|integration|faults'
 fi
 
-echo "== normal build: unit and integration tests"
+echo "== normal build: unit tests, valgrind, faults and loads"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOF_FAULTS=ON \
     -DOF_BUILD_TESTS=ON >/dev/null
 cmake --build "$root/build" -j"$jobs" >/dev/null
-ctest --test-dir "$root/build" --output-on-failure \
+# Two at a time: each fault test brings its own stack; the integration tests
+# (with --no-asan) share one and hold the "stack" lock, so they run one by one.
+ctest --test-dir "$root/build" -L "$labels" --output-on-failure -j2 \
     ${ctest_args[@]+"${ctest_args[@]}"}
