@@ -455,7 +455,7 @@ static void l4_overload(void **state)
     struct of_load_spec spec[KEYS];
     struct of_load *l[KEYS];
     struct of_load_result *r[KEYS];
-    static char auth[KEYS][128], principal[KEYS][64], prefix[KEYS][32];
+    static char auth[KEYS][160], principal[KEYS][64], prefix[KEYS][32];
     (void)state;
 
     /* the API again, with per-principal limits and a small producer queue */
