@@ -26,19 +26,10 @@
 
 #define REQUESTS 200
 
-static int count_cb(void *a, int c, char **v, const unsigned long *l)
-{
-    (void)c;
-    (void)l;
-    *(long *)a = v[0] ? strtol(v[0], NULL, 10) : -1;
-    return 1;
-}
-
 static void api_killed_with_requests_in_flight(void **state)
 {
     struct of_it_sys s;
     struct of_check c;
-    struct of_err err;
     (void)state;
 
     /* the in-flight lease of a dead API's requests: 5 s + 5 s */
@@ -47,10 +38,7 @@ static void api_killed_with_requests_in_flight(void **state)
                                      /* 200 at once from 127.0.0.1 */
                                      "ORDERFLOW_API_PER_IP_CONNECTION_LIMIT=400",
                                      NULL});
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
 
     /* 200 requests sent within 0.1 s: all in flight at once */
     struct of_load_spec spec = {
@@ -114,14 +102,8 @@ static void api_killed_with_requests_in_flight(void **state)
     assert_int_equal(c.applied, REQUESTS);
 
     /* 0 duplicates: one order per distinct key */
-    struct of_db *db = of_db_open(s.cfg, &err);
-    long orders = -1;
-    assert_non_null(db);
-    assert_int_equal(of_db_query(db, "SELECT COUNT(*) FROM orders WHERE user_id = ?",
-                                 (struct of_db_param[]){OF_DB_I(s.user_id)}, 1,
-                                 count_cb, &orders, &err),
-                     OF_OK);
-    of_db_close(db);
+    long orders = (long)of_it_db_count(
+        &s, "SELECT COUNT(*) FROM orders WHERE user_id = ?", s.user_id);
     printf("# F3: %ld orders for %d keys\n", orders, REQUESTS);
     assert_int_equal(orders, REQUESTS);
     of_load_free(r);

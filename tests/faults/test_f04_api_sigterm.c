@@ -27,10 +27,7 @@ static void sigterm_answers_everything_accepted(void **state)
     (void)state;
 
     of_it_sys_init(&s, "f4", NULL);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
 
     struct of_load_spec spec = {
         .port = s.port, .auth = s.auth, .principal = s.principal,

@@ -44,13 +44,7 @@ static int find_late(void *arg, const rd_kafka_message_t *m)
 
 static int spawn_relay(const struct of_it_sys *s, const char *log)
 {
-    char exe[600], path[600];
-
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", s->bin);
-    snprintf(path, sizeof(path), "%s/%s", s->dir, log);
-    char *argv[] = {exe, "--config", "/dev/null", "--role", "outbox",
-                    "--metrics-port", "0", NULL};
-    return of_it_spawn(argv, NULL, path);
+    return of_it_sys_spawn_worker(s, "outbox", log);
 }
 
 static void relay_killed_repeatedly_leaves_no_gap(void **state)

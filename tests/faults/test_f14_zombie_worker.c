@@ -27,7 +27,7 @@ static void zombie_worker_changes_nothing(void **state)
     struct of_it_sys s;
     struct of_check c;
     int64_t targets[20];
-    char exe[600], log[600];
+    char log[600];
     (void)state;
 
     of_it_sys_init(&s, "f14",
@@ -35,11 +35,8 @@ static void zombie_worker_changes_nothing(void **state)
                                     "ORDERFLOW_KAFKA_HEARTBEAT_INTERVAL_MS=1000",
                                     NULL});
     of_it_sys_start(&s, OF_IT_WORKER); /* A */
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", s.bin);
     snprintf(log, sizeof(log), "%s/worker-b.log", s.dir);
-    char *argv[] = {exe, "--config", "/dev/null", "--role", "commands",
-                    "--metrics-port", "0", NULL};
-    int b = of_it_spawn(argv, NULL, log);
+    int b = of_it_sys_spawn_worker(&s, "commands", "worker-b.log");
     of_it_sys_start(&s, OF_IT_OUTBOX);
     of_it_sys_start(&s, OF_IT_API);
     of_it_sys_user(&s);

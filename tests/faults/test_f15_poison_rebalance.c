@@ -83,18 +83,10 @@ static void poison_and_rebalances_lose_nothing(void **state)
 {
     struct of_it_sys s;
     struct of_check c;
-    char exe[600], log[600];
     (void)state;
 
     of_it_sys_init(&s, "f15", NULL);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", s.bin);
-    snprintf(log, sizeof(log), "%s/worker-b.log", s.dir);
-    char *argv[] = {exe, "--config", "/dev/null", "--role", "commands",
-                    "--metrics-port", "0", NULL};
+    of_it_sys_up(&s);
 
     struct of_load_spec spec = {
         .port = s.port, .auth = s.auth, .principal = s.principal,
@@ -110,7 +102,7 @@ static void poison_and_rebalances_lose_nothing(void **state)
             assert_int_equal(of_it_stop(b, SIGTERM, 15), 0);
             b = 0;
         } else {
-            b = of_it_spawn(argv, NULL, log);
+            b = of_it_sys_spawn_worker(&s, "commands", "worker-b.log");
         }
         changes++;
         if (t == 2)

@@ -20,20 +20,6 @@
 #include "of_it_sys.h"
 #include "of_load.h"
 
-static long rss_kib(int pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static void steady_orders_hold_every_invariant(void **state)
 {
     struct of_it_sys s;
@@ -42,11 +28,8 @@ static void steady_orders_hold_every_invariant(void **state)
     (void)state;
 
     of_it_sys_init(&s, "l1", NULL); /* linger.ms 5 is the default */
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
-    long rss0 = rss_kib(s.pid[OF_IT_API]);
+    of_it_sys_up(&s);
+    long rss0 = of_it_rss_kib(s.pid[OF_IT_API]);
 
     struct of_load_spec spec = {
         .port = s.port, .auth = s.auth, .principal = s.principal,
@@ -55,7 +38,7 @@ static void steady_orders_hold_every_invariant(void **state)
     struct of_load *l = of_load_start(&spec);
     assert_non_null(l);
     struct of_load_result *r = of_load_join(l);
-    long rss1 = rss_kib(s.pid[OF_IT_API]);
+    long rss1 = of_it_rss_kib(s.pid[OF_IT_API]);
     of_load_print(r, stdout);
     printf("# L1: API RSS %ld -> %ld KiB\n", rss0, rss1);
 

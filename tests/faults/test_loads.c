@@ -47,10 +47,7 @@ static int setup(void **state)
     of_it_sys_init(&s, "loads",
                    (const char *[]){"ORDERFLOW_API_PER_IP_CONNECTION_LIMIT=500",
                                     NULL});
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     of_it_sys_orders(&s, 50, seeds);
     return 0;
 }
@@ -90,39 +87,9 @@ static void check(const struct of_load_result *r, int wait_s)
     assert_int_equal(rc, 0);
 }
 
-static long rss_kib(int pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
-
-static int count_cb(void *a, int c, char **v, const unsigned long *l)
-{
-    (void)c;
-    (void)l;
-    *(long *)a = v[0] ? strtol(v[0], NULL, 10) : -1;
-    return 1;
-}
-
 static long db_count(const char *sql, int64_t arg)
 {
-    struct of_err err;
-    struct of_db *db = of_db_open(s.cfg, &err);
-    long n = -1;
-    assert_non_null(db);
-    assert_int_equal(of_db_query(db, sql, (struct of_db_param[]){OF_DB_I(arg)},
-                                 1, count_cb, &n, &err),
-                     OF_OK);
-    of_db_close(db);
-    return n;
+    return (long)of_it_db_count(&s, sql, arg);
 }
 
 /* ---- L2: GET from Redis, and with Redis gone ---- */
@@ -388,7 +355,7 @@ static void l10_malformed_stream(void **state)
     long server_errors = 0;
     (void)state;
 
-    long rss0 = rss_kib(s.pid[OF_IT_API]);
+    long rss0 = of_it_rss_kib(s.pid[OF_IT_API]);
     long long t0 = of_it_now_us();
     for (int i = 0; i < REQUESTS; i++) {
         long long due = t0 + (long long)i * 1000000 / RATE;
@@ -434,7 +401,7 @@ static void l10_malformed_stream(void **state)
     }
     double secs = (double)(of_it_now_us() - t0) / 1e6;
     sleep(2);
-    long rss1 = rss_kib(s.pid[OF_IT_API]);
+    long rss1 = of_it_rss_kib(s.pid[OF_IT_API]);
     printf("# L10: %d malformed requests in %.1f s: %ld valid HTTP answers "
            "(2xx %ld, 4xx %ld, 5xx %ld), %ld closed without an answer, %ld "
            "invalid; API RSS %ld -> %ld KiB\n",

@@ -1,6 +1,7 @@
 /* of_it_sys: see of_it_sys.h. */
 #include "of_it_sys.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "of_db.h"
 #include "of_it.h"
 #include "of_jwt.h"
 
@@ -84,6 +86,82 @@ void of_it_sys_start(struct of_it_sys *s, enum of_it_proc p)
         s->pid[p] = of_it_spawn(argv, NULL, log);
     }
     s->starts[p]++;
+}
+
+void of_it_sys_up(struct of_it_sys *s)
+{
+    of_it_sys_start(s, OF_IT_WORKER);
+    of_it_sys_start(s, OF_IT_OUTBOX);
+    of_it_sys_start(s, OF_IT_API);
+    of_it_sys_user(s);
+}
+
+int of_it_sys_spawn_worker(const struct of_it_sys *s, const char *role,
+                           const char *logname)
+{
+    char exe[600], log[600], r[32];
+
+    snprintf(exe, sizeof(exe), "%s/orderflow-worker", s->bin);
+    snprintf(log, sizeof(log), "%s/%s", s->dir, logname);
+    snprintf(r, sizeof(r), "%s", role);
+    char *argv[] = {exe, "--config", "/dev/null", "--role", r,
+                    "--metrics-port", "0", NULL};
+    return of_it_spawn(argv, NULL, log);
+}
+
+long of_it_rss_kib(int pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+int of_it_fd_count(int pid)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+    if (!(d = opendir(path)))
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int count_cb(void *a, int c, char **v, const unsigned long *l)
+{
+    (void)c;
+    (void)l;
+    *(long long *)a = v[0] ? strtoll(v[0], NULL, 10) : -1;
+    return 1;
+}
+
+long long of_it_db_count(const struct of_it_sys *s, const char *sql,
+                         long long arg)
+{
+    struct of_err err;
+    struct of_db *db = of_db_open(s->cfg, &err);
+    long long n = -1;
+
+    if (!db)
+        fail_msg("MySQL: %s", err.msg);
+    if (of_db_query(db, sql, (struct of_db_param[]){OF_DB_I(arg)}, 1,
+                    count_cb, &n, &err) != OF_OK)
+        fail_msg("%s: %s", sql, err.msg);
+    of_db_close(db);
+    return n;
 }
 
 int of_it_sys_stop(struct of_it_sys *s, enum of_it_proc p, int sig,

@@ -44,6 +44,29 @@ void of_it_sys_start(struct of_it_sys *s, enum of_it_proc p);
 int of_it_sys_stop(struct of_it_sys *s, enum of_it_proc p, int sig,
                    int timeout_s);
 
+/** @brief Start the command worker, the outbox relay and the API, and
+ *        register the user orders are made for: the usual start. */
+void of_it_sys_up(struct of_it_sys *s);
+
+/**
+ * @brief Start one more orderflow-worker with \p role ("commands" or
+ *        "outbox") beside the one of_it_sys tracks, logging to
+ *        dir/\p logname. @returns its pid (stop it with of_it_stop).
+ */
+int of_it_sys_spawn_worker(const struct of_it_sys *s, const char *role,
+                           const char *logname);
+
+/** @returns VmRSS of \p pid in KiB, or -1. */
+long of_it_rss_kib(int pid);
+
+/** @returns how many file descriptors \p pid has open, or -1. */
+int of_it_fd_count(int pid);
+
+/** @returns the integer in the first column of \p sql's first row, run
+ *           with one integer parameter \p arg; fails the test on error. */
+long long of_it_db_count(const struct of_it_sys *s, const char *sql,
+                         long long arg);
+
 /** @brief Register a user through the API (waits for it): s->user_id. */
 void of_it_sys_user(struct of_it_sys *s);
 
