@@ -1,9 +1,12 @@
 /* of_redis: see of_redis.h. */
 #include "of_redis.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Version-guarded replace: KEYS[1] the hash, ARGV[1] the new version,
  * ARGV[2..] field, value pairs. Stale writes (an older event applied late,
@@ -15,13 +18,93 @@ static const char put_versioned_lua[] =
     "redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))\n"
     "return 1\n";
 
+/*
+ * The circuit breaker. A stopped or unreachable server costs each command
+ * the whole timeout, and a thread that waits that long for every request
+ * (the API has few) makes the fallback to MySQL slow for all the requests
+ * queued behind it. So after a failure to reach the server, every handle
+ * of the process to that server fails at once with OF_EAGAIN for
+ * BREAKER_HOLD_MS; then one command, alone, tries the server again (the
+ * others still fail fast), and its success closes the breaker. Errors the
+ * server answers with (OF_EINVAL) prove it is there and never open it.
+ */
+#define BREAKER_HOLD_MS 1000
+#define BREAKERS_MAX    8 /* servers per process; more go without */
+
+struct breaker {
+    char server[300];      /* "host:port"; "" while the slot is free */
+    _Atomic int64_t until; /* monotonic ms; 0 when closed */
+};
+
+static pthread_mutex_t breakers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct breaker breakers[BREAKERS_MAX];
+
 struct of_redis {
     redisContext *c;
     char host[256];
     int port;
     char password[256];
     struct timeval timeout;
+    struct breaker *breaker; /* shared with the process's other handles */
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The breaker of host:port, made if new; NULL when the table is full. */
+static struct breaker *breaker_of(const char *host, int port)
+{
+    char server[sizeof(breakers[0].server)];
+    struct breaker *b = NULL;
+
+    snprintf(server, sizeof(server), "%s:%d", host, port);
+    pthread_mutex_lock(&breakers_lock);
+    for (int i = 0; i < BREAKERS_MAX && !b; i++) {
+        if (!breakers[i].server[0])
+            memcpy(breakers[i].server, server, sizeof(server));
+        if (strcmp(breakers[i].server, server) == 0)
+            b = &breakers[i];
+    }
+    pthread_mutex_unlock(&breakers_lock);
+    return b;
+}
+
+/* @returns OF_OK when a command may go to the server now. */
+static int breaker_admit(struct of_redis *r, struct of_err *err)
+{
+    struct breaker *b = r->breaker;
+    int64_t until = b ? atomic_load(&b->until) : 0, now;
+
+    if (until == 0)
+        return OF_OK;
+    now = mono_ms();
+    /* past the hold: the one who moves it on probes the server */
+    if (now >= until && atomic_compare_exchange_strong(&b->until, &until,
+                                                       now + BREAKER_HOLD_MS))
+        return OF_OK;
+    return of_err_set(err, OF_EAGAIN,
+                      "Redis at \"%s:%d\" did not answer a moment ago; not "
+                      "tried again for %lld ms",
+                      r->host, r->port,
+                      (long long)(until > now ? until - now : 0));
+}
+
+static void breaker_record(struct of_redis *r, int reached)
+{
+    if (!r->breaker)
+        return;
+    if (reached) {
+        if (atomic_load(&r->breaker->until) != 0)
+            atomic_store(&r->breaker->until, 0);
+    } else {
+        atomic_store(&r->breaker->until, mono_ms() + BREAKER_HOLD_MS);
+    }
+}
 
 struct of_redis *of_redis_new(const struct of_config *cfg, struct of_err *err)
 {
@@ -36,6 +119,7 @@ struct of_redis *of_redis_new(const struct of_config *cfg, struct of_err *err)
     r->port = cfg->redis.port;
     r->timeout.tv_sec = cfg->redis.timeout_ms / 1000;
     r->timeout.tv_usec = (cfg->redis.timeout_ms % 1000) * 1000;
+    r->breaker = breaker_of(r->host, r->port);
     return r;
 }
 
@@ -89,15 +173,21 @@ redisReply *of_redis_command(struct of_redis *r, int argc, const char **argv,
 {
     redisReply *reply;
 
-    if (!r->c && connect_now(r, err) != OF_OK)
+    if (breaker_admit(r, err) != OF_OK)
         return NULL;
+    if (!r->c && connect_now(r, err) != OF_OK) {
+        breaker_record(r, err->rc != OF_EAGAIN);
+        return NULL;
+    }
     reply = redisCommandArgv(r->c, argc, argv, lens);
     if (!reply) {
         of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s", r->host,
                    r->port, r->c->errstr);
         drop(r); /* a timed-out connection may hold a late reply */
+        breaker_record(r, 0);
         return NULL;
     }
+    breaker_record(r, 1);
     if (reply->type == REDIS_REPLY_ERROR) {
         of_err_set(err, OF_EINVAL, "Redis %s: %s", argv[0], reply->str);
         freeReplyObject(reply);

@@ -4,8 +4,14 @@
  * One struct of_redis is one blocking connection with the [redis] timeout on
  * connect and on every command, for use by one thread at a time. A failed
  * command drops the connection; the next call reconnects, so a Redis restart
- * costs one OF_EAGAIN and no restart of ours. Callers treat OF_EAGAIN on a
+ * costs OF_EAGAINs and no restart of ours. Callers treat OF_EAGAIN on a
  * read as "fall back to MySQL".
+ *
+ * A server that does not answer (stopped, paused, unreachable) is not
+ * waited for again and again: after one such failure every handle of the
+ * process to that server fails fast with OF_EAGAIN for a second, then one
+ * command alone tries again (a circuit breaker, shared by the handles, so
+ * the API's few threads are not each held up by the timeout per request).
  *
  * Keys: orderflow:user:{id}, orderflow:order:{id} (hashes with the JSON
  * fields plus version), orderflow:user:{id}:orders (sorted set of order ids

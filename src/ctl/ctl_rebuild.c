@@ -4,7 +4,10 @@
  *
  * Each hash is written with the version-guarded write, so a worker applying
  * commands at the same time can never be overwritten by an older row read
- * here: the higher version wins either way.
+ * here: the higher version wins either way. The work itself is
+ * of_readmodel_rebuild(), which the command worker's reconciler
+ * (worker_reconcile.h) also runs by itself when Redis restarts from an old
+ * snapshot or is flushed.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,10 +19,7 @@
 #include "ctl.h"
 #include "of_db.h"
 #include "of_jwt.h"
-#include "of_model.h"
-#include "of_money.h"
-
-#define BATCH 1000
+#include "of_readmodel.h"
 
 static const char usage[] =
     "usage: orderflowctl rebuild-read-model (--user ID | --all)\n"
@@ -30,80 +30,31 @@ struct rebuild {
     struct of_db *db;
     struct of_redis *redis;
     struct of_err err;
-    int64_t last;  /* keyset cursor */
-    long rows;     /* in this batch */
-    long users, orders, total;
-    int failed;
+    struct of_readmodel_stats st;
+    long total;
     int tty;
     time_t started;
 };
-
-static int user_row(void *arg, int n, char **v, const unsigned long *l)
-{
-    struct rebuild *rb = arg;
-    struct of_user u = {0};
-    (void)n;
-    (void)l;
-
-    u.user_id = strtoll(v[0], NULL, 10);
-    snprintf(u.email, sizeof(u.email), "%s", v[1]);
-    snprintf(u.username, sizeof(u.username), "%s", v[2]);
-    u.registration_date = of_time_parse_unix(v[3]);
-    u.has_avatar_url = v[4] != NULL;
-    snprintf(u.avatar_url, sizeof(u.avatar_url), "%s", v[4] ? v[4] : "");
-    u.is_banned = strcmp(v[5], "0") != 0;
-    rb->last = u.user_id;
-    rb->rows++;
-    if (of_model_redis_put_user(rb->redis, &u, strtoll(v[6], NULL, 10),
-                                &rb->err) != OF_OK) {
-        rb->failed = 1;
-        return 1;
-    }
-    rb->users++;
-    return 0;
-}
-
-static int order_row(void *arg, int n, char **v, const unsigned long *l)
-{
-    struct rebuild *rb = arg;
-    struct of_order o = {0};
-    (void)n;
-    (void)l;
-
-    o.order_id = strtoll(v[0], NULL, 10);
-    o.user_id = strtoll(v[1], NULL, 10);
-    rb->last = o.order_id;
-    rb->rows++;
-    if (of_avro_order_type_parse(v[2], &o.order_type) != OF_OK ||
-        of_avro_order_status_parse(v[3], &o.order_status) != OF_OK ||
-        of_money_parse(v[4], &o.total_amount) != OF_OK) {
-        fprintf(stderr, "orderflowctl: order %lld has values the contract "
-                        "does not allow; skipped\n",
-                (long long)o.order_id);
-        return 0;
-    }
-    o.created_at = of_time_parse_unix(v[5]);
-    o.updated_at = of_time_parse_unix(v[6]);
-    if (of_model_redis_put_order(rb->redis, &o, strtoll(v[7], NULL, 10),
-                                 &rb->err) != OF_OK) {
-        rb->failed = 1;
-        return 1;
-    }
-    rb->orders++;
-    return 0;
-}
 
 static void progress(struct rebuild *rb, int done)
 {
     if (!rb->tty && !done)
         return;
-    fprintf(stderr, "\rrebuilding: %ld users, %ld orders", rb->users,
-            rb->orders);
+    fprintf(stderr, "\rrebuilding: %ld users, %ld orders", rb->st.users,
+            rb->st.orders);
     if (rb->total)
         fprintf(stderr, " (%ld%%)",
-                (rb->users + rb->orders) * 100 / rb->total);
+                (rb->st.users + rb->st.orders) * 100 / rb->total);
     if (done)
         fputc('\n', stderr);
+}
+
+/* of_readmodel_batch_fn: progress after each batch (\p st is rb->st) */
+static int on_batch(void *arg, const struct of_readmodel_stats *st)
+{
+    (void)st;
+    progress(arg, 0);
+    return 0;
 }
 
 static int count_cb(void *arg, int n, char **v, const unsigned long *l)
@@ -114,54 +65,20 @@ static int count_cb(void *arg, int n, char **v, const unsigned long *l)
     return 0;
 }
 
-/* Runs \p sql (with ? for the cursor, then the user filter if any) in
- * keyset batches until a batch comes back short. */
-static int batches(struct rebuild *rb, const char *sql, int64_t user,
-                   of_db_row_cb cb)
-{
-    rb->last = 0;
-    do {
-        rb->rows = 0;
-        struct of_db_param p[] = {OF_DB_I(rb->last), OF_DB_I(user)};
-        if (of_db_query(rb->db, sql, p, user ? 2 : 1, cb, rb, &rb->err) !=
-                OF_OK ||
-            rb->failed)
-            return 1;
-        progress(rb, 0);
-    } while (rb->rows == BATCH);
-    return 0;
-}
-
-#define USER_COLS                                                              \
-    "SELECT user_id, email, username, UNIX_TIMESTAMP(registration_date), "    \
-    "avatar_url, is_banned, version FROM users "
-#define ORDER_COLS                                                             \
-    "SELECT order_id, user_id, order_type, order_status, total_amount, "      \
-    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at), version "        \
-    "FROM orders "
-
+/* @returns 0 done, 1 failed (rb->err says why) */
 static int rebuild(struct rebuild *rb, int64_t user)
 {
-    if (user)
-        return batches(rb,
-                       USER_COLS "WHERE user_id > ? AND user_id = ? "
-                                 "ORDER BY user_id LIMIT 1000",
-                       user, user_row) ||
-               batches(rb,
-                       ORDER_COLS "WHERE order_id > ? AND user_id = ? "
-                                  "ORDER BY order_id LIMIT 1000",
-                       user, order_row);
-    if (of_db_query(rb->db,
-                    "SELECT COUNT(*) FROM users UNION ALL "
-                    "SELECT COUNT(*) FROM orders",
-                    NULL, 0, count_cb, &rb->total, &rb->err) != OF_OK)
+    int rc;
+
+    if (!user && of_db_query(rb->db,
+                             "SELECT COUNT(*) FROM users UNION ALL "
+                             "SELECT COUNT(*) FROM orders",
+                             NULL, 0, count_cb, &rb->total,
+                             &rb->err) != OF_OK)
         return 1;
-    return batches(rb,
-                   USER_COLS "WHERE user_id > ? ORDER BY user_id LIMIT 1000",
-                   0, user_row) ||
-           batches(rb,
-                   ORDER_COLS "WHERE order_id > ? ORDER BY order_id LIMIT 1000",
-                   0, order_row);
+    rc = of_readmodel_rebuild(rb->db, rb->redis, user, &rb->st, on_batch, rb,
+                              &rb->err);
+    return rc != OF_OK;
 }
 
 int ctl_rebuild(struct of_config *cfg, int argc, char **argv)
@@ -203,8 +120,13 @@ int ctl_rebuild(struct of_config *cfg, int argc, char **argv)
     if (rc != 0)
         ctl_fail("%s", rb.err.msg);
     else
-        printf("rebuilt %ld users and %ld orders in %ld s\n", rb.users,
-               rb.orders, (long)(time(NULL) - rb.started));
+        printf("rebuilt %ld users and %ld orders in %ld s\n", rb.st.users,
+               rb.st.orders, (long)(time(NULL) - rb.started));
+    if (rb.st.skipped)
+        fprintf(stderr,
+                "orderflowctl: %ld orders have values the contract does "
+                "not allow; skipped (see the log)\n",
+                rb.st.skipped);
     of_redis_destroy(rb.redis);
     of_db_close(rb.db);
     return rc;

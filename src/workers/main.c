@@ -16,18 +16,22 @@
 #include "worker_commands.h"
 #include "worker_outbox.h"
 #include "worker_metrics.h"
+#include "worker_reconcile.h"
 
 typedef int (*role_fn)(const struct of_config *cfg,
                        struct of_metrics *metrics,
                        volatile sig_atomic_t *running);
 
-/* The roles; run is NULL for a role this build does not have yet. */
+/* The roles; run is NULL for a role this build does not have yet.
+ * reconcile: the role writes the Redis read model, so it also watches it
+ * for a rollback or a flush (worker_reconcile.h). */
 static const struct role {
     const char *name;
     role_fn run;
+    int reconcile;
 } roles[] = {
-    {"commands", worker_commands_run},
-    {"outbox", worker_outbox_run},
+    {"commands", worker_commands_run, 1},
+    {"outbox", worker_outbox_run, 0},
 };
 
 static const char usage[] =
@@ -90,12 +94,13 @@ static int parse_port(const char *s)
     return *s && !*end && v >= 0 && v <= 65535 ? (int)v : -1;
 }
 
-/* Serves /metrics, runs the role, stops serving. */
+/* Serves /metrics, starts the reconciler, runs the role, stops both. */
 static int
 run_role(const struct role *role, const struct of_config *cfg, int port)
 {
     struct of_metrics *metrics = of_metrics_new();
     struct worker_http *http = NULL;
+    struct worker_reconcile *reconcile = NULL;
     struct of_err err = {0};
     int status = 1;
 
@@ -110,11 +115,19 @@ run_role(const struct role *role, const struct of_config *cfg, int port)
             goto out;
         }
     }
+    if (role->reconcile) {
+        reconcile = worker_reconcile_start(cfg, metrics, &err);
+        if (!reconcile) {
+            of_error("%s", err.msg);
+            goto out;
+        }
+    }
     of_info("orderflow-worker %s starting, role %s, metrics port %d",
             OF_VERSION, role->name, port);
     status = role->run(cfg, metrics, &running);
     of_info("orderflow-worker stopped (exit status %d)", status);
 out:
+    worker_reconcile_stop(reconcile);
     worker_http_stop(http);
     of_metrics_destroy(metrics);
     return status;

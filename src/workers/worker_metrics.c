@@ -122,6 +122,25 @@ void worker_metrics_lag(struct worker_metrics *wm,
                    age > 0 ? age : 0);
 }
 
+void worker_metrics_reconcile_init(struct worker_reconcile_metrics *rm,
+                                   struct of_metrics *m)
+{
+    struct of_metric *rebuilds = of_metrics_counter(
+        m, "orderflow_worker_readmodel_rebuilds_total",
+        "Rebuilds of the Redis read model from MySQL the worker ran by "
+        "itself (Redis restarted or was flushed), by result",
+        "result");
+    const char *done[] = {"done"}, *failed[] = {"failed"};
+
+    rm->rebuilds_done = of_metrics_series(rebuilds, done);
+    rm->rebuilds_failed = of_metrics_series(rebuilds, failed);
+    rm->rebuild_seconds = of_metrics_series(
+        of_metrics_gauge(m, "orderflow_worker_readmodel_rebuild_seconds",
+                         "Duration of the last complete read model rebuild",
+                         NULL),
+        NULL);
+}
+
 /* ---- /metrics ---- */
 
 struct worker_http {

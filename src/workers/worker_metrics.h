@@ -69,6 +69,17 @@ void worker_metrics_consumed(struct worker_metrics *wm,
                              int32_t partition,
                              int64_t ts_ms);
 
+/* The read model reconciler's families (worker_reconcile.h). */
+struct worker_reconcile_metrics {
+    struct of_metric_series *rebuilds_done;   /* the mark was set */
+    struct of_metric_series *rebuilds_failed; /* MySQL or Redis failed */
+    struct of_metric_series *rebuild_seconds; /* gauge: the last done one */
+};
+
+/** @brief Declare the reconciler's families in \p m. */
+void worker_metrics_reconcile_init(struct worker_reconcile_metrics *rm,
+                                   struct of_metrics *m);
+
 struct worker_http;
 
 /**

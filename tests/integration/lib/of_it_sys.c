@@ -261,24 +261,44 @@ int of_it_node_pid(const char *node)
     return pid;
 }
 
+/* Dead: gone, or a zombie with no thread left (a zombie group leader can
+ * still have threads holding its sockets). The node is not our child. */
+static int node_dead(int pid)
+{
+    char path[64], st = 0;
+    FILE *f;
+    int threads = 0;
+    DIR *d;
+    struct dirent *e;
+
+    if (kill(pid, 0) != 0)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    f = fopen(path, "r");
+    if (!f || fscanf(f, "%*d %*s %c", &st) != 1) {
+        if (f)
+            fclose(f);
+        return 1;
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    if ((d = opendir(path))) {
+        while ((e = readdir(d)))
+            threads += e->d_name[0] != '.';
+        closedir(d);
+    }
+    return st == 'Z' && threads <= 1;
+}
+
 void of_it_node_kill(const char *node)
 {
     int pid = of_it_node_pid(node);
 
     kill(pid, SIGKILL);
-    for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
-        char stat[64], st = 0;
-        snprintf(stat, sizeof(stat), "/proc/%d/stat", pid);
-        FILE *f = fopen(stat, "r");
-        /* the node is not our child: a zombie means it is dead */
-        if (!f || fscanf(f, "%*d %*s %c", &st) != 1 || st == 'Z') {
-            if (f)
-                fclose(f);
-            break;
-        }
-        fclose(f);
-        usleep(50000);
-    }
+    for (int i = 0; i < 400 && !node_dead(pid); i++)
+        usleep(25000);
+    if (!node_dead(pid))
+        fail_msg("%s (pid %d) still alive 10 s after SIGKILL", node, pid);
 }
 
 void of_it_node_start(const char *node)
