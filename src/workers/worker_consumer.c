@@ -235,6 +235,29 @@ static int subscribe(struct worker_consumer *wc,
     return OF_OK;
 }
 
+/* The loop polls only between MySQL attempts: one attempt against a
+ * stopped server blocks it for up to connect_timeout_s + rw_timeout_s.
+ * Past max.poll.interval.ms the group evicts the worker and rebalances,
+ * which a stalled MySQL should not cause (TESTPLAN F8). */
+static void check_poll_interval(const struct of_config *cfg,
+                                const rd_kafka_conf_t *conf)
+{
+    long long need =
+        ((long long)cfg->mysql.connect_timeout_s + cfg->mysql.rw_timeout_s) *
+        1000;
+    char v[32];
+    size_t n = sizeof(v);
+
+    if (rd_kafka_conf_get(conf, "max.poll.interval.ms", v, &n) !=
+        RD_KAFKA_CONF_OK)
+        return;
+    if (strtoll(v, NULL, 10) <= need)
+        of_warn("max.poll.interval.ms %s is not more than "
+                "mysql.connect_timeout_s + mysql.rw_timeout_s (%lld ms): a "
+                "stalled MySQL would get this worker evicted from group %s",
+                v, need, cfg->worker.group_id);
+}
+
 struct worker_consumer *worker_consumer_new(const struct of_config *cfg,
                                             struct worker_metrics *wm,
                                             struct of_err *err)
@@ -276,6 +299,7 @@ struct worker_consumer *worker_consumer_new(const struct of_config *cfg,
     conf = of_kafka_conf_new(cfg, extra, err);
     if (!conf)
         goto fail;
+    check_poll_interval(cfg, conf);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
     rd_kafka_conf_set_opaque(conf, wc);

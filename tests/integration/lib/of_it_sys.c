@@ -46,6 +46,9 @@ void of_it_sys_init(struct of_it_sys *s, const char *name,
     setenv("ORDERFLOW_WORKER_GROUP_ID", v, 1);
     setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
     setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
+    /* the load generator is one address with many requests held open
+     * while a fault lasts: the default 64 per address would refuse some */
+    setenv("ORDERFLOW_API_PER_IP_CONNECTION_LIMIT", "1000", 1);
     s->port = of_it_free_port();
     snprintf(v, sizeof(v), "%d", s->port);
     setenv("ORDERFLOW_API_PORT", v, 1);
