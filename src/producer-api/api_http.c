@@ -286,6 +286,8 @@ enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
         MHD_add_response_header(resp, "Allow", req->allow);
     if (status == 429)
         MHD_add_response_header(resp, "Retry-After", req->retry_after);
+    if (req->api->stopping) /* no next request on this connection */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ret = MHD_queue_response(req->conn, status_of(req, status), resp);
     MHD_destroy_response(resp);
     return ret;
@@ -645,6 +647,17 @@ early_answer(struct api_req *req, const char *url, enum MHD_Result *ret)
         req->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     const struct api_conn *c = conn_of(req->conn);
 
+    /* Shutting down: MHD_quiesce_daemon() stops new connections, not new
+     * requests on kept-alive ones. Such a request must not be suspended
+     * (waiting for Kafka) once drain() has seen no request in flight:
+     * MHD_stop_daemon() aborts the process on a suspended connection. The
+     * counter is raised before this test and drain() sets stopping before
+     * it reads the counter, so one of the two always sees the other. */
+    if (req->api->stopping) {
+        *ret = api_reply_error(req, 503, "unavailable",
+                               "the server is shutting down; retry");
+        return 1;
+    }
     if (strlen(url) >= sizeof(req->url) ||
         (c && c->uri_len > API_MAX_URI_BYTES)) {
         *ret = api_reply_error(req, 414, "uri_too_long",

@@ -61,10 +61,12 @@ static void metrics_declare(struct api *api)
         NULL);
 }
 
-/* Stop accepting, let in-flight requests finish (bounded), flush. */
+/* Stop accepting, let in-flight requests finish, flush. Bounded by the
+ * produce budget (every publish is answered by then, see api_publish.c)
+ * plus a margin: a request still suspended when MHD stops aborts it. */
 static void drain(struct api *api)
 {
-    time_t until = time(NULL) + 10;
+    time_t until = time(NULL) + api->cfg->api.produce_timeout_ms / 1000 + 3;
 
     api->stopping = 1;
     MHD_quiesce_daemon(api->mhd);
