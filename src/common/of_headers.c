@@ -22,6 +22,32 @@ int of_headers_get(const rd_kafka_headers_t *h, const char *name, char *out,
     return 1;
 }
 
+/* ASCII only, whatever the locale */
+static int lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+int of_headers_equal(const rd_kafka_headers_t *h, const char *name,
+                     const char *want)
+{
+    const unsigned char *v;
+    const void *val;
+    size_t len, n = strlen(want);
+
+    if (!h || rd_kafka_header_get_last(h, name, &val, &len) !=
+                  RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    if (!val || len != n)
+        return -1;
+    v = val;
+    for (size_t i = 0; i < n; i++) {
+        if (lower(v[i]) != lower((unsigned char)want[i]))
+            return -1;
+    }
+    return 1;
+}
+
 /* Strict decimal of \p len bytes; accumulates negatively so that INT64_MIN
  * fits, and checks before each step so that nothing overflows. */
 static int parse_int(const char *s, size_t len, int64_t *out)

@@ -35,6 +35,19 @@ int of_headers_get(const rd_kafka_headers_t *h, const char *name, char *out,
 int of_headers_get_int(const rd_kafka_headers_t *h, const char *name,
                        int64_t min, int64_t max, int64_t *out);
 
+/* The content-type of every value we produce and accept (CONTRACT §4). */
+#define OF_HEADERS_CONTENT_TYPE "application/avro"
+
+/**
+ * @brief Is the last value of header \p name exactly \p want? ASCII case
+ *        aside (media types are case-insensitive), byte for byte otherwise:
+ *        a value with anything after it, a NUL byte included, differs.
+ * @returns 1 equal; 0 absent (or \p h NULL); -1 present but different (a
+ *          NULL value included).
+ */
+int of_headers_equal(const rd_kafka_headers_t *h, const char *name,
+                     const char *want);
+
 /* The headers a worker adds to a dead letter (worker_deadletter.h). */
 struct of_dead_letter {
     char error[256];          /* why; "parked: ..." when it parked its key */

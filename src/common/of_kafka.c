@@ -142,7 +142,7 @@ rd_kafka_headers_t *of_kafka_headers_new(const char *message_type,
 {
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
 
-    rd_kafka_header_add(h, "content-type", -1, "application/avro", -1);
+    rd_kafka_header_add(h, "content-type", -1, OF_HEADERS_CONTENT_TYPE, -1);
     rd_kafka_header_add(h, "message-type", -1, message_type, -1);
     rd_kafka_header_add(h, "trace-id", -1, trace_id ? trace_id : "", -1);
     return h;

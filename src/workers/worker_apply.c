@@ -19,15 +19,17 @@
 #include <string.h>
 
 #include <mysqld_error.h>
+#include <openssl/sha.h>
 
 #include "of_log.h"
 #include "of_money.h"
 #include "of_uuid.h"
 
-/* commands.trace_id and outbox.trace_id are VARCHAR(64) while a command's
- * trace id may have 128 bytes: the column keeps a prefix (the event keeps
- * all of it), cut before a UTF-8 continuation byte so it stays valid. */
-#define TRACE_COL_MAX 64
+/* commands.trace_id and outbox.trace_id are VARCHAR(128) (schemas/sql/003)
+ * and a command's trace id has at most OF_TRACE_ID_MAX = 128 bytes, so the
+ * columns keep all of it; the cut (before a UTF-8 continuation byte, so it
+ * stays valid) only guards against the two limits drifting apart. */
+#define TRACE_COL_MAX 128
 
 struct worker_apply *worker_apply_new(struct worker_sql *db,
                                       const struct of_avro *avro)
@@ -77,6 +79,88 @@ void apply_reject(struct worker_apply *wa,
     va_end(ap);
     /* error_message is VARCHAR(255) */
     clip_utf8(st->error_message, sizeof(st->error_message) - 1, msg);
+}
+
+/* ---- the content hash ---- */
+
+static void hash_put(struct worker_apply *wa, const void *p, size_t n)
+{
+    /* cannot happen (APPLY_HASH_BUF): a cut form would only make two
+     * commands look alike, never a plain duplicate look like a conflict */
+    if (n > sizeof(wa->hbuf) - wa->hn)
+        n = sizeof(wa->hbuf) - wa->hn;
+    memcpy(wa->hbuf + wa->hn, p, n);
+    wa->hn += n;
+}
+
+static void hash_u64(struct worker_apply *wa, uint64_t v)
+{
+    unsigned char b[8];
+
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    hash_put(wa, b, sizeof(b));
+}
+
+static void hash_bytes(struct worker_apply *wa, const char *s)
+{
+    size_t n = strlen(s);
+
+    hash_u64(wa, n);
+    hash_put(wa, s, n);
+}
+
+void apply_hash_begin(struct worker_apply *wa,
+                      const char *resource_type,
+                      const char *command_type,
+                      const struct of_actor *actor)
+{
+    wa->hn = 0;
+    apply_hash_str(wa, "resource_type", resource_type);
+    apply_hash_str(wa, "command_type", command_type);
+    apply_hash_str(wa, "actor.id", actor->id);
+    apply_hash_str(wa, "actor.role", of_role_name(actor->role));
+}
+
+void apply_hash_str(struct worker_apply *wa, const char *name, const char *v)
+{
+    hash_bytes(wa, name);
+    hash_bytes(wa, v);
+}
+
+void apply_hash_opt(struct worker_apply *wa,
+                    const char *name,
+                    int has,
+                    const char *v)
+{
+    hash_bytes(wa, name);
+    if (has)
+        hash_bytes(wa, v);
+    else
+        hash_u64(wa, UINT64_MAX); /* no string is that long: null */
+}
+
+void apply_hash_int(struct worker_apply *wa, const char *name, int64_t v)
+{
+    hash_bytes(wa, name);
+    hash_u64(wa, (uint64_t)v);
+}
+
+void apply_hash_end(struct worker_apply *wa, unsigned char out[32])
+{
+    SHA256(wa->hbuf, wa->hn, out);
+}
+
+/* Upper-case hex, as MySQL's HEX() writes it. */
+static void hex32(const unsigned char *b, char out[65])
+{
+    static const char digits[] = "0123456789ABCDEF";
+
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[64] = '\0';
 }
 
 /* ---- snapshots ---- */
@@ -287,9 +371,10 @@ static int insert_command(struct worker_apply *wa, int *dup, struct of_err *err)
         OF_DB_S(msg->topic),
         OF_DB_I(msg->partition),
         OF_DB_I(msg->offset),
+        OF_DB_B(wa->c->sha256, 32),
     };
     *dup = 0;
-    rc = worker_sql_run(wa->db, WSQL_CMD_INSERT, p, 14, NULL, NULL, err);
+    rc = worker_sql_run(wa->db, WSQL_CMD_INSERT, p, 15, NULL, NULL, err);
     if (rc == OF_EINVAL && worker_sql_errno(wa->db) == ER_DUP_ENTRY) {
         *dup = 1;
         return OF_OK;
@@ -319,6 +404,12 @@ static int load_done(struct worker_apply *wa,
     snprintf(st->actor_id, sizeof(st->actor_id), "%s", v[5] ? v[5] : "");
     st->accepted_at = of_time_parse_unix(v[6]);
     st->completed_at = of_time_parse_unix(v[7]);
+    /* a row written before schemas/sql/003 has no hash: no conflict */
+    if (v[8]) {
+        char ours[65];
+        hex32(wa->c->sha256, ours);
+        wa->out->conflict = strcmp(v[8], ours) != 0;
+    }
     /* row borrows the connection's buffers: done with it from here on */
     if (st->resource_id == 0)
         return OF_OK;

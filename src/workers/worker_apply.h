@@ -10,6 +10,10 @@
  * Redis up to date again (a worker that died between its COMMIT and its
  * Redis update leaves exactly that to do).
  *
+ * The commands row also keeps a SHA-256 of the command's content (its type,
+ * actor and fields, not issued_at nor trace_id): a duplicate whose content
+ * differs is still a no-op, flagged in its outcome as a conflict.
+ *
  * Business rejections (email_taken, user_not_found, user_banned,
  * order_not_found, invalid_transition) are outcomes: committed with their
  * commands row like applied commands, never retried.
@@ -42,6 +46,10 @@ enum worker_result {
  * the read model and the metrics. */
 struct worker_outcome {
     enum worker_result result;
+    /* WORKER_DUPLICATE only: the commands row was written for a command
+     * with the same command_id but other content (type, actor or fields:
+     * see commands.payload_sha256 in schemas/sql/003_*.sql) */
+    int conflict;
     struct of_cmd_status cmd; /* the final status, as Redis shows it */
     int has_user;             /* user and user_version are set */
     struct of_user user;

@@ -20,8 +20,13 @@ struct apply_cmd {
     const char *resource_type; /* "user" | "order" */
     const char *actor_id;
     const char *trace_id;
-    int64_t issued_at; /* micros */
+    int64_t issued_at;           /* micros */
+    const unsigned char *sha256; /* 32 bytes: the content hash (below) */
 };
+
+/* Room for the canonical form of any command: every string fits its buffer
+ * in struct of_user_cmd / of_order_cmd, plus a few bytes per field. */
+#define APPLY_HASH_BUF 16384
 
 struct worker_apply {
     struct worker_sql *db;      /* borrowed */
@@ -35,6 +40,9 @@ struct worker_apply {
         struct of_user_event user;
         struct of_order_event order;
     } ev;
+    /* the canonical form being hashed (apply_hash_*) */
+    unsigned char hbuf[APPLY_HASH_BUF];
+    size_t hn;
 };
 
 typedef int (*apply_fn)(struct worker_apply *wa,
@@ -53,6 +61,28 @@ int apply_run(struct worker_apply *wa,
               const struct worker_msg *msg,
               struct worker_outcome *out,
               struct of_err *err);
+
+/*
+ * The content hash of a command, commands.payload_sha256: SHA-256 of a
+ * canonical form, each item a length-prefixed name and a length-prefixed
+ * value (lengths 8 bytes little-endian). begin() puts the resource type,
+ * the command type and the actor; then the type's own fields, in schema
+ * order; end() writes the 32 bytes. Not in it: command_id (the row's key),
+ * issued_at and trace_id, which an API retry of the same Idempotency-Key
+ * sets anew for the same request.
+ */
+void apply_hash_begin(struct worker_apply *wa,
+                      const char *resource_type,
+                      const char *command_type,
+                      const struct of_actor *actor);
+void apply_hash_str(struct worker_apply *wa, const char *name, const char *v);
+/** @brief An optional string: \p has 0 hashes as null, unlike "". */
+void apply_hash_opt(struct worker_apply *wa,
+                    const char *name,
+                    int has,
+                    const char *v);
+void apply_hash_int(struct worker_apply *wa, const char *name, int64_t v);
+void apply_hash_end(struct worker_apply *wa, unsigned char out[32]);
 
 /** @brief Make the outcome a rejection with \p code and a message. */
 void apply_reject(struct worker_apply *wa,

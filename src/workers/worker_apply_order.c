@@ -123,12 +123,49 @@ move_order(struct worker_apply *wa, const void *arg, struct of_err *err)
     return apply_order_event(wa, t->event, err);
 }
 
+/* The content hash (worker_apply_int.h): the fields of the command type,
+ * in the schema's order. */
+static void hash_cmd(struct worker_apply *wa,
+                     const struct of_order_cmd *cmd,
+                     unsigned char out[32])
+{
+    char amount[OF_MONEY_STR_SIZE];
+
+    apply_hash_begin(wa, "order", of_avro_order_cmd_type_name(cmd->type),
+                     &cmd->actor);
+    switch (cmd->type) {
+    case OF_CREATE_ORDER:
+        of_money_format(cmd->total_amount, amount);
+        apply_hash_int(wa, "user_id", cmd->user_id);
+        apply_hash_str(wa, "order_type",
+                       of_avro_order_type_name(cmd->order_type));
+        apply_hash_str(wa, "total_amount", amount);
+        break;
+    case OF_PAY_ORDER:
+        apply_hash_int(wa, "order_id", cmd->order_id);
+        apply_hash_opt(wa, "payment_ref", cmd->has_payment_ref,
+                       cmd->payment_ref);
+        break;
+    case OF_REFUND_ORDER:
+        apply_hash_int(wa, "order_id", cmd->order_id);
+        apply_hash_opt(wa, "reason", cmd->has_reason, cmd->reason);
+        break;
+    default:
+        apply_hash_int(wa, "order_id", cmd->order_id);
+        break;
+    }
+    apply_hash_end(wa, out);
+}
+
 int worker_apply_order(struct worker_apply *wa,
                        const struct worker_msg *msg,
                        const struct of_order_cmd *cmd,
                        struct worker_outcome *out,
                        struct of_err *err)
 {
+    unsigned char sha256[32];
+
+    hash_cmd(wa, cmd, sha256);
     const struct apply_cmd c = {
         .command_id = cmd->command_id,
         .command_type = of_avro_order_cmd_type_name(cmd->type),
@@ -136,6 +173,7 @@ int worker_apply_order(struct worker_apply *wa,
         .actor_id = cmd->actor.id,
         .trace_id = cmd->trace_id,
         .issued_at = cmd->issued_at,
+        .sha256 = sha256,
     };
 
     return apply_run(wa, &c,

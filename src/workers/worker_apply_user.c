@@ -94,12 +94,34 @@ set_banned(struct worker_apply *wa, const void *arg, struct of_err *err)
     return apply_user_event(wa, ban ? OF_USER_BANNED : OF_USER_UNBANNED, err);
 }
 
+/* The content hash (worker_apply_int.h): the fields of the command type,
+ * in the schema's order. */
+static void hash_cmd(struct worker_apply *wa,
+                     const struct of_user_cmd *cmd,
+                     unsigned char out[32])
+{
+    apply_hash_begin(wa, "user", of_avro_user_cmd_type_name(cmd->type),
+                     &cmd->actor);
+    if (cmd->type == OF_REGISTER_USER) {
+        apply_hash_str(wa, "email", cmd->email);
+        apply_hash_str(wa, "username", cmd->username);
+        apply_hash_opt(wa, "avatar_url", cmd->has_avatar_url,
+                       cmd->avatar_url);
+    } else {
+        apply_hash_int(wa, "user_id", cmd->user_id);
+    }
+    apply_hash_end(wa, out);
+}
+
 int worker_apply_user(struct worker_apply *wa,
                       const struct worker_msg *msg,
                       const struct of_user_cmd *cmd,
                       struct worker_outcome *out,
                       struct of_err *err)
 {
+    unsigned char sha256[32];
+
+    hash_cmd(wa, cmd, sha256);
     const struct apply_cmd c = {
         .command_id = cmd->command_id,
         .command_type = of_avro_user_cmd_type_name(cmd->type),
@@ -107,6 +129,7 @@ int worker_apply_user(struct worker_apply *wa,
         .actor_id = cmd->actor.id,
         .trace_id = cmd->trace_id,
         .issued_at = cmd->issued_at,
+        .sha256 = sha256,
     };
 
     return apply_run(wa, &c,

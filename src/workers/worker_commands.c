@@ -14,13 +14,25 @@
  *   with capped exponential backoff and jitter, every partition paused and
  *   the consumer polled meanwhile (worker_consumer_wait), forever. A
  *   message is given up only when its partition is revoked or at shutdown;
- *   it is then delivered again, never skipped.
+ *   it is then delivered again, never skipped. The cap is [worker]
+ *   retry_max_ms, but at most REDIS_RETRY_MAX_MS for the Redis step: a
+ *   Redis call fails fast (of_redis's circuit breaker), and a Redis back
+ *   from a pause should not wait out a long backoff (F12).
  * - OF_EINVAL (undecodable bytes, values MySQL refuses): the poison path,
  *   dead_letter(), then the offset is committed. A poison message that
  *   looks like a real command (the Avro single-object marker, of_avro_peek)
  *   parks its key first (worker_parking.h): later messages of the key are
  *   dead-lettered behind it, with a parked-behind header, until an operator
  *   redrives or skips them. Plain garbage and keyless messages park nothing.
+ * - The envelope is checked too (TESTPLAN rows 45, 46): a message whose
+ *   content-type header (its last value) is missing or not
+ *   application/avro, and a command whose message key is not its
+ *   aggregate's key (CONTRACT §4: the user id, the email of a
+ *   registration, the order id, the user id of a create; a null key and a
+ *   tombstone included), is dead-lettered without being applied: applied,
+ *   a misrouted command would bypass the per-key order of its aggregate.
+ *   These park nothing: the message does not belong to its key's stream,
+ *   and a redrive would send the same envelope back.
  * - OF_EFATAL: stop, exit 1, commit nothing more.
  * Business rejections are not failures: they commit like applied commands.
  */
@@ -34,6 +46,7 @@
 #include <unistd.h>
 
 #include "of_avro.h"
+#include "of_headers.h"
 #include "of_kafka.h"
 #include "of_log.h"
 #include "of_model.h"
@@ -46,10 +59,11 @@
 #include "worker_parking.h"
 #include "worker_sql.h"
 
-#define POLL_MS        100
-#define RETRY_FIRST_MS 100
-#define RETRY_LOG_MS   10000 /* a failure that goes on is logged this often */
-#define DONE_CHANNEL   "orderflow:command-done" /* api_wait.c listens */
+#define POLL_MS            100
+#define RETRY_FIRST_MS     100
+#define RETRY_LOG_MS       10000 /* a lasting failure is logged this often */
+#define REDIS_RETRY_MAX_MS 2000 /* the Redis step's backoff cap (above) */
+#define DONE_CHANNEL       "orderflow:command-done" /* api_wait.c listens */
 
 struct worker {
     const struct of_config *cfg;
@@ -75,6 +89,7 @@ struct worker {
     struct worker_outcome out;
     char reason[256]; /* why it is being dead-lettered */
     char behind[48];  /* "P:O" of the parker when the key is parked, or "" */
+    int no_park;      /* an envelope error: dead-letter without parking */
 };
 
 typedef int (*step_fn)(struct worker *w, struct of_err *err);
@@ -129,13 +144,101 @@ static int step_decode(struct worker *w, struct of_err *err)
     const rd_kafka_message_t *rkm = w->rkm;
 
     if (!rkm->payload)
-        return of_err_set(err, OF_EINVAL, "the message has no value");
+        return of_err_set(err, OF_EINVAL,
+                          "the message has no value (a tombstone)");
     w->is_user = strcmp(w->msg.topic, w->cfg->topics.user_commands) == 0;
     if (w->is_user)
         return of_avro_decode_user_cmd(w->avro, rkm->payload, rkm->len,
                                        &w->cmd.user, err);
     return of_avro_decode_order_cmd(w->avro, rkm->payload, rkm->len,
                                     &w->cmd.order, err);
+}
+
+static const char *cmd_type_name(const struct worker *w)
+{
+    return w->is_user ? of_avro_user_cmd_type_name(w->cmd.user.type)
+                      : of_avro_order_cmd_type_name(w->cmd.order.type);
+}
+
+/* Copies \p len bytes of \p p to \p out (\p cap bytes) for a message,
+ * printable ASCII kept and anything else as '?', cut with "...". */
+static void printable(char *out, size_t cap, const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n + 4 < cap; i++)
+        out[n++] = s[i] >= 0x20 && s[i] < 0x7F ? (char)s[i] : '?';
+    if (n + 4 >= cap && n < len) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+}
+
+/* The content-type header: its last value must be application/avro. */
+static int check_content_type(struct worker *w, struct of_err *err)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+    char got[48];
+    int eq;
+
+    if (rd_kafka_message_headers(w->rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = NULL;
+    eq = of_headers_equal(h, "content-type", OF_HEADERS_CONTENT_TYPE);
+    if (eq == 1)
+        return OF_OK;
+    w->no_park = 1;
+    if (eq == 0)
+        return of_err_set(err, OF_EINVAL,
+                          "the message has no content-type header (want "
+                          "%s)",
+                          OF_HEADERS_CONTENT_TYPE);
+    rd_kafka_header_get_last(h, "content-type", &val, &len);
+    printable(got, sizeof(got), val, val ? len : 0);
+    return of_err_set(err, OF_EINVAL, "content-type \"%s\" is not %s", got,
+                      OF_HEADERS_CONTENT_TYPE);
+}
+
+/* The message key must be the decoded command's aggregate key, as the API
+ * publishes it (CONTRACT §4): otherwise the command would be applied in
+ * another key's order than its aggregate's. */
+static int check_key(struct worker *w, struct of_err *err)
+{
+    const rd_kafka_message_t *rkm = w->rkm;
+    char want[OF_EMAIL_SIZE], got[48], shown[48];
+    const char *what;
+
+    if (w->is_user && w->cmd.user.type == OF_REGISTER_USER) {
+        snprintf(want, sizeof(want), "%s", w->cmd.user.email);
+        what = "its email";
+    } else if (w->is_user) {
+        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.user.user_id);
+        what = "its user id";
+    } else if (w->cmd.order.type == OF_CREATE_ORDER) {
+        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.order.user_id);
+        what = "its user id";
+    } else {
+        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.order.order_id);
+        what = "its order id";
+    }
+    if (rkm->key && rkm->key_len == strlen(want) &&
+        memcmp(rkm->key, want, rkm->key_len) == 0)
+        return OF_OK;
+    w->no_park = 1;
+    printable(shown, sizeof(shown), want, strlen(want));
+    if (!rkm->key)
+        return of_err_set(err, OF_EINVAL,
+                          "the %s has no message key; it must be keyed by "
+                          "%s \"%s\"",
+                          cmd_type_name(w), what, shown);
+    printable(got, sizeof(got), rkm->key, rkm->key_len);
+    return of_err_set(err, OF_EINVAL,
+                      "the message key \"%s\" is not %s \"%s\": a %s is "
+                      "keyed by %s",
+                      got, what, shown, cmd_type_name(w), what);
 }
 
 static int step_apply(struct worker *w, struct of_err *err)
@@ -199,8 +302,11 @@ static int with_retry(struct worker *w,
                       struct of_err *err)
 {
     int delay = RETRY_FIRST_MS, attempts = 0, rc;
+    int cap = w->cfg->worker.retry_max_ms;
     int64_t logged = 0;
 
+    if (strcmp(reason, "redis") == 0 && cap > REDIS_RETRY_MAX_MS)
+        cap = REDIS_RETRY_MAX_MS;
     for (;;) {
         rc = step(w, err);
         if (rc != OF_EAGAIN)
@@ -215,9 +321,7 @@ static int with_retry(struct worker *w,
         rc = worker_consumer_wait(w->wc, jitter(w, delay), w->running, err);
         if (rc != OF_OK)
             return rc;
-        delay = delay * 2 > w->cfg->worker.retry_max_ms
-                    ? w->cfg->worker.retry_max_ms
-                    : delay * 2;
+        delay = delay * 2 > cap ? cap : delay * 2;
     }
     if (attempts > 0 && rc == OF_OK)
         of_info("%s step succeeded after %d failed attempt(s)", reason,
@@ -226,12 +330,6 @@ static int with_retry(struct worker *w,
 }
 
 /* ---- one message ---- */
-
-static const char *cmd_type_name(const struct worker *w)
-{
-    return w->is_user ? of_avro_user_cmd_type_name(w->cmd.user.type)
-                      : of_avro_order_cmd_type_name(w->cmd.order.type);
-}
 
 /* Can this poison message park its key? Only one that looks like a real
  * command (a newer producer, a validation bug) and has a key that fits. */
@@ -260,7 +358,7 @@ static int dead_letter(struct worker *w, const char *why, struct of_err *err)
     int rc;
 
     snprintf(w->reason, sizeof(w->reason), "%s", why);
-    if (parks_key(w)) {
+    if (!w->no_park && parks_key(w)) {
         rc = with_retry(w, step_park, "mysql", err); /* the cause, stored */
         if (rc != OF_OK)
             return rc;
@@ -277,6 +375,16 @@ static enum worker_outcome_label log_outcome(const struct worker *w)
     const struct worker_outcome *o = &w->out;
     const char *id = o->cmd.command_id;
 
+    if (o->result == WORKER_DUPLICATE && o->conflict) {
+        of_warn("duplicate %s with other content than the command applied "
+                "under its id before: not applied (already %s) "
+                "command_id=%s topic=%s partition=%" PRId32
+                " offset=%" PRId64,
+                cmd_type_name(w), of_cmd_status_name(o->cmd.status), id,
+                w->msg.topic, w->msg.partition, w->msg.offset);
+        of_metrics_add(w->wm.duplicate_conflicts, 1);
+        return WORKER_OUT_DUPLICATE;
+    }
     if (o->result == WORKER_DUPLICATE) {
         of_debug("duplicate %s, already %s: command_id=%s topic=%s "
                  "partition=%" PRId32 " offset=%" PRId64,
@@ -315,12 +423,16 @@ process(struct worker *w, enum worker_outcome_label *label, struct of_err *err)
         *label = WORKER_OUT_DEAD_LETTER;
         return with_retry(w, step_deadletter, "dead_letter", err);
     }
-    rc = with_retry(w, step_decode, "decode", err);
+    rc = check_content_type(w, err);
+    if (rc == OF_OK)
+        rc = with_retry(w, step_decode, "decode", err);
     if (rc == OF_OK) {
         of_log_set_trace(w->is_user ? w->cmd.user.trace_id
                                     : w->cmd.order.trace_id);
-        rc = with_retry(w, step_apply, "mysql", err);
+        rc = check_key(w, err);
     }
+    if (rc == OF_OK)
+        rc = with_retry(w, step_apply, "mysql", err);
     if (rc == OF_OK) {
         /* committed in MySQL; nothing else happened yet */
         WORKER_FAULT("after_db_commit");
@@ -345,6 +457,7 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
     int rc;
 
     w->rkm = rkm;
+    w->no_park = 0;
     w->msg.topic = rd_kafka_topic_name(rkm->rkt);
     w->msg.partition = rkm->partition;
     w->msg.offset = rkm->offset;

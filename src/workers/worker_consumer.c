@@ -17,6 +17,12 @@
 #define STASH_MAX    10000
 #define POLL_MS      100
 #define LAG_EVERY_MS 2000
+/* Re-applying the assignment after a failed committed-offset fetch (see
+ * consumer_error()): this long after the error, so that librdkafka has
+ * asked for the coordinator again, and not more often than every
+ * REASSIGN_EVERY_MS while the errors go on. */
+#define REASSIGN_DELAY_MS 500
+#define REASSIGN_EVERY_MS 2000
 
 struct worker_consumer {
     rd_kafka_t *rk;
@@ -34,6 +40,9 @@ struct worker_consumer {
     int overflow;
     int64_t lag_at;           /* monotonic ms of the last lag refresh */
     unsigned int assignments; /* partitions assigned this many times */
+    int64_t reassign_at;      /* monotonic ms the assignment is due to be
+                                 re-applied; 0: not due */
+    int64_t reassigned_at;    /* when it was last re-applied */
 };
 
 static int64_t now_ms(void)
@@ -338,8 +347,82 @@ void worker_consumer_close(struct worker_consumer *wc)
 
 /* ---- polling ---- */
 
+/*
+ * Re-applies the whole current assignment, from the committed offsets:
+ * the workaround for librdkafka issue #5586 (2.0.2 has it). When the
+ * OffsetFetch of newly assigned partitions fails at the request level with
+ * NOT_COORDINATOR (a stale coordinator, e.g. after the group session
+ * timed out during a broker pause: "Failed to fetch committed offsets for
+ * 0 partition(s) ... Broker: Not coordinator"), librdkafka refreshes the
+ * coordinator but neither retries the fetch nor starts the fetchers: the
+ * partitions stay in its "queried" state for good, and the worker never
+ * fetches again. Unassigning and assigning them again, as a restart would,
+ * sends a new OffsetFetch. Partitions that were fine restart from their
+ * committed offset too: at worst a few messages come again, which the
+ * dedupe row absorbs. For this worker they are gone and back: the held
+ * message, if any, is given up (redelivered), what was stashed is dropped.
+ */
+static void reassign(struct worker_consumer *wc)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int coop = strcmp(rd_kafka_rebalance_protocol(wc->rk), "COOPERATIVE") == 0;
+    int unassigned = 0;
+
+    wc->reassign_at = 0;
+    wc->reassigned_at = now_ms();
+    e = rd_kafka_assignment(wc->rk, &parts);
+    if (e) {
+        of_error("could not read the assignment to re-apply it: %s",
+                 rd_kafka_err2str(e));
+        return;
+    }
+    if (parts->cnt == 0)
+        goto out;
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID; /* the committed */
+    log_parts("re-applying the assignment (librdkafka #5586):", parts);
+    forget(wc, parts);
+    wc->assignments++; /* new partitions, for the caller's state */
+    if (coop) {
+        error = rd_kafka_incremental_unassign(wc->rk, parts);
+        if (!error) {
+            unassigned = 1;
+            error = rd_kafka_incremental_assign(wc->rk, parts);
+        }
+    } else {
+        e = rd_kafka_assign(wc->rk, parts);
+    }
+    if (!error && !e) {
+        /* keep "all paused" true while a message is being retried */
+        if (wc->paused)
+            rd_kafka_pause_partitions(wc->rk, parts);
+        goto out;
+    }
+    /* Only a closing consumer refuses an assign after the unassign of the
+     * same partitions (rd_kafka_cgrp_handle_assign_op), so this is not
+     * expected; the partitions then wait for the next rebalance, without
+     * the pause flag librdkafka would keep (see on_revoke()). */
+    of_error("could not re-apply the assignment: %s",
+             error ? rd_kafka_error_string(error) : rd_kafka_err2str(e));
+    if (unassigned && wc->paused)
+        rd_kafka_resume_partitions(wc->rk, parts);
+    if (error)
+        rd_kafka_error_destroy(error);
+out:
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void reassign_if_due(struct worker_consumer *wc)
+{
+    if (wc->reassign_at && now_ms() >= wc->reassign_at)
+        reassign(wc);
+}
+
 /* An error event from the consumer: most are informational (librdkafka
- * retries by itself); a fatal one ends the consumer. */
+ * retries by itself); a fatal one ends the consumer; a failed fetch of the
+ * committed offsets (request- or partition-level) schedules reassign(). */
 static int consumer_error(struct worker_consumer *wc,
                           const rd_kafka_message_t *rkm,
                           struct of_err *err)
@@ -353,6 +436,21 @@ static int consumer_error(struct worker_consumer *wc,
         return of_err_set(err, OF_EFATAL, "Kafka consumer failed: %s", reason);
     }
     of_warn("Kafka consumer: %s", rd_kafka_message_errstr(rkm));
+    /* These come from the OffsetFetch of an assignment (the group's other
+     * requests handle them inside librdkafka, commits report to commit_cb),
+     * where both mean "refresh the coordinator, do not retry"; after any
+     * other, a re-applied assignment costs a few redeliveries at most. */
+    if ((rkm->err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+         rkm->err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE) &&
+        !wc->reassign_at) {
+        int64_t at = now_ms() + REASSIGN_DELAY_MS;
+        if (wc->reassigned_at && at < wc->reassigned_at + REASSIGN_EVERY_MS)
+            at = wc->reassigned_at + REASSIGN_EVERY_MS;
+        wc->reassign_at = at;
+        of_warn("the committed offsets could not be fetched: re-applying "
+                "the assignment in %lld ms (librdkafka #5586)",
+                (long long)(at - now_ms()));
+    }
     return OF_OK;
 }
 
@@ -365,6 +463,7 @@ int worker_consumer_next(struct worker_consumer *wc,
 
     *rkm = NULL;
     worker_consumer_lag(wc);
+    reassign_if_due(wc);
     if (wc->stash_n > 0) {
         *rkm = stash_pop(wc);
         return OF_OK;
@@ -444,6 +543,7 @@ int worker_consumer_wait(struct worker_consumer *wc,
             stash_push(wc, rkm);
         }
         worker_consumer_lag(wc);
+        reassign_if_due(wc);
     }
     if (wc->overflow)
         return of_err_set(err, OF_EFATAL,

@@ -23,6 +23,11 @@
  *   and a resume never touches an unpaused partition (librdkafka #4637).
  * - Eager and cooperative rebalancing both work; on revoke and on close the
  *   stored offsets are committed synchronously.
+ * - A failed fetch of the committed offsets (NOT_COORDINATOR: librdkafka
+ *   issue #5586, which leaves the partitions unfetched for good) makes the
+ *   consumer re-apply its assignment from the committed offsets shortly
+ *   after, as a restart would; the held message, if any, is then given up
+ *   (and comes again), as after a revoke.
  *
  * @locality one thread: the worker's. Callbacks run inside our own calls.
  */

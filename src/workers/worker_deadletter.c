@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "of_avro.h" /* OF_TRACE_ID_MAX */
 #include "of_kafka.h"
 #include "of_log.h"
 #include "of_model.h" /* of_time_format, of_time_now_us */
@@ -82,9 +83,11 @@ void worker_deadletter_destroy(struct worker_deadletter *dl)
     free(dl);
 }
 
-/* Copies header \p name of \p rkm, if it has one, to \p out. */
+/* Copies the last value of header \p name of \p rkm (a repeated header
+ * is copied once), if it has one, to \p out, cut at \p max bytes. */
 static void copy_header(const rd_kafka_message_t *rkm,
                         const char *name,
+                        size_t max,
                         rd_kafka_headers_t *out)
 {
     rd_kafka_headers_t *in = NULL;
@@ -95,7 +98,8 @@ static void copy_header(const rd_kafka_message_t *rkm,
         return;
     if (rd_kafka_header_get_last(in, name, &val, &len) ==
         RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_header_add(out, name, -1, val, (ssize_t)len);
+        rd_kafka_header_add(out, name, -1, val,
+                            (ssize_t)(len > max ? max : len));
 }
 
 static rd_kafka_headers_t *make_headers(const rd_kafka_message_t *rkm,
@@ -105,9 +109,12 @@ static rd_kafka_headers_t *make_headers(const rd_kafka_message_t *rkm,
     rd_kafka_headers_t *h = rd_kafka_headers_new(9);
     char partition[16], offset[24], failed_at[40];
 
-    copy_header(rkm, "content-type", h);
-    copy_header(rkm, "message-type", h);
-    copy_header(rkm, "trace-id", h);
+    /* the value is the original, untouched; of the headers, the ones the
+     * contract names, their last value, and a trace id of at most
+     * OF_TRACE_ID_MAX bytes (TESTPLAN row 46: a 10 KiB one is cut) */
+    copy_header(rkm, "content-type", SIZE_MAX, h);
+    copy_header(rkm, "message-type", SIZE_MAX, h);
+    copy_header(rkm, "trace-id", OF_TRACE_ID_MAX, h);
     snprintf(partition, sizeof(partition), "%" PRId32, rkm->partition);
     snprintf(offset, sizeof(offset), "%" PRId64, rkm->offset);
     of_time_format(of_time_now_us(), 1, failed_at);

@@ -5,7 +5,8 @@
  * headers (CONTRACT §4) plus error, original-topic, original-partition,
  * original-offset and failed-at (and parked-behind for a message held back
  * behind a parked key), so that `orderflowctl dlq redrive` can put
- * it back once the cause is fixed.
+ * it back once the cause is fixed. Of a header the original repeats, the
+ * last value is copied; a trace-id is cut to OF_TRACE_ID_MAX bytes.
  *
  * The caller commits the original offset only after worker_deadletter_send()
  * returned OF_OK, i.e. after Kafka acknowledged the copy (acks=all): a

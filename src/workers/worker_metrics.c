@@ -35,6 +35,13 @@ void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m)
                              "offset (MySQL, Redis, retries included)",
                              NULL),
         NULL);
+    wm->duplicate_conflicts = of_metrics_series(
+        of_metrics_counter(
+            m, "orderflow_worker_duplicate_command_conflicts_total",
+            "Commands whose command_id was applied before with other "
+            "content (type, actor or fields): not applied again",
+            NULL),
+        NULL);
     wm->batch_size = of_metrics_series(
         of_metrics_gauge(m, "orderflow_worker_batch_size",
                          "Commands in the last MySQL transaction", NULL),

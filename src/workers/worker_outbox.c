@@ -37,7 +37,7 @@ struct row {
     char aggregatetype[16];
     char aggregateid[32];
     char type[32];
-    char trace_id[64];
+    char trace_id[OF_TRACE_ID_SIZE]; /* outbox.trace_id: 128 characters */
     char event_id[40];
     int64_t created_us;
     void *payload;

@@ -38,15 +38,15 @@ static const struct {
     [WSQL_CMD_GET] = {"commands lookup",
                       "SELECT status, resource_type, resource_id, error_code, "
                       "error_message, actor_id, UNIX_TIMESTAMP(accepted_at), "
-                      "UNIX_TIMESTAMP(completed_at) FROM commands "
-                      "WHERE command_id = ?"},
+                      "UNIX_TIMESTAMP(completed_at), HEX(payload_sha256) "
+                      "FROM commands WHERE command_id = ?"},
     [WSQL_CMD_INSERT] = {"commands insert",
                          "INSERT INTO commands (command_id, command_type, "
                          "status, resource_type, resource_id, error_code, "
                          "error_message, actor_id, trace_id, accepted_at, "
                          "completed_at, kafka_topic, kafka_partition, "
-                         "kafka_offset) VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+                         "kafka_offset, payload_sha256) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
     [WSQL_OUTBOX_INSERT] = {"outbox insert",
                             "INSERT INTO outbox (aggregatetype, aggregateid, "
                             "type, payload, event_id, version, command_id, "

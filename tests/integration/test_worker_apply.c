@@ -626,7 +626,10 @@ static void undecodable_message_is_dead_lettered_and_skipped(void **state)
     (void)state;
 
     double before = outcome_count(topic, "dead_letter");
-    of_it_unique(key, sizeof(key), "poison");
+    /* keyed as a CreateOrder of the user is (the worker checks the key of
+     * a command against its aggregate) */
+    int64_t uid = register_user(email, sizeof(email));
+    snprintf(key, sizeof(key), "%lld", (long long)uid);
     produce(topic, key, garbage, sizeof(garbage) - 1, "CreateOrder",
             "trace-poison");
     int64_t partition = t.last_partition, offset = t.last_offset;
@@ -634,7 +637,6 @@ static void undecodable_message_is_dead_lettered_and_skipped(void **state)
 
     /* a command behind it on the same partition (same key) is applied:
      * the poison's offset was committed, not retried forever */
-    int64_t uid = register_user(email, sizeof(email));
     struct of_order_cmd *cmd = order_cmd(OF_CREATE_ORDER, 0);
     cmd->user_id = uid;
     cmd->total_amount = 5000;
