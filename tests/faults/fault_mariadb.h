@@ -20,10 +20,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ctl_scan.h"
+#include "of_check.h"
 #include "of_db.h"
 #include "of_it.h"
 #include "of_it_sys.h"
 #include "of_kafka.h"
+#include "of_load.h"
 
 /* Copies \p src into \p out, cut to fit. */
 static inline void fm_copy(char *out, size_t cap, const char *src)
@@ -403,6 +405,41 @@ static inline double fm_env_num(const char *name, double dflt)
 {
     const char *v = getenv(name);
     return v && *v ? atof(v) : dflt;
+}
+
+/* The end check of F7 and F8 (\p label "F7"/"F8"): I1-I5 for the load
+ * \p r (waiting up to 20 s), the figures and the dead letters printed,
+ * the process logs when either is off; fails the test unless the check
+ * passes and nothing went to the dead-letter topic. */
+static inline void fm_check(const struct of_it_sys *s,
+                            const struct of_load_result *r,
+                            const char *label,
+                            struct of_check *c)
+{
+    struct of_check_opts o = {.wait_s = 20};
+    int rc = of_check_run(s->cfg, r, &o, c);
+    of_check_print(c, stdout);
+    long dead = fm_dead_letters(s->cfg);
+    printf("# %s: %ld dead letters, %ld skipped by the load, %ld writes ok, "
+           "%ld unknown, %ld failed\n",
+           label, dead, r->skipped, r->count[OF_LOAD_OK],
+           r->count[OF_LOAD_UNKNOWN], r->count[OF_LOAD_FAIL]);
+    if (rc != 0 || dead != 0)
+        of_it_sys_logs(s, 30);
+    assert_int_equal(rc, 0);
+    assert_int_equal(dead, 0);
+}
+
+/* I6, cheaply, and the end of F7 and F8: the command worker neither
+ * crashed nor was restarted; the API, the worker and the relay all stop
+ * cleanly; then \p r and \p s are freed. */
+static inline void fm_finish(struct of_it_sys *s, struct of_load_result *r)
+{
+    assert_int_equal(s->starts[OF_IT_WORKER], 1);
+    assert_true(fm_alive(s->pid[OF_IT_WORKER]));
+    of_it_sys_stop_clean(s);
+    of_load_free(r);
+    of_it_sys_down(s);
 }
 
 #endif

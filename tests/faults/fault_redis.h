@@ -19,9 +19,51 @@
 #include <jansson.h>
 
 #include "of_db.h"
+#include "of_it_sys.h"
 #include "of_load.h"
 #include "of_model.h"
 #include "of_redis.h"
+
+/* The start of F10-F12: the worker, the outbox relay, the API and the
+ * user (of_it_sys_up), \p ntargets applied orders the load works on, and
+ * one more, \p canary, that it never touches. */
+static inline void fr_up(struct of_it_sys *s,
+                         int64_t *targets,
+                         int ntargets,
+                         int64_t *canary)
+{
+    of_it_sys_up(s);
+    of_it_sys_orders(s, ntargets, targets);
+    of_it_sys_orders(s, 1, canary); /* the load never touches it */
+}
+
+/* The load of F10-F12 against \p s: \p rate operations a second for
+ * \p duration_s, the writes weighted create 8, pay 4, refund 2, cancel 1
+ * beside \p reads, on \p targets; Idempotency-Keys prefixed with the test's
+ * name (s->name, which must outlive the load). */
+static inline struct of_load_spec fr_spec(const struct of_it_sys *s,
+                                          double rate,
+                                          double duration_s,
+                                          int reads,
+                                          const int64_t *targets,
+                                          size_t ntargets)
+{
+    struct of_load_spec spec = {.port = s->port,
+                                .auth = s->auth,
+                                .principal = s->principal,
+                                .user_id = s->user_id,
+                                .rate = rate,
+                                .duration_s = duration_s,
+                                .weight = {[OF_LOAD_CREATE] = 8,
+                                           [OF_LOAD_PAY] = 4,
+                                           [OF_LOAD_REFUND] = 2,
+                                           [OF_LOAD_CANCEL] = 1,
+                                           [OF_LOAD_READ] = reads},
+                                .targets = targets,
+                                .ntargets = ntargets,
+                                .key_prefix = s->name};
+    return spec;
+}
 
 /* One Redis command from the test; \p out (may be NULL) gets a string or
  * status reply, or an integer's digits. Fails the test when Redis fails,

@@ -49,17 +49,6 @@ static double secs(long long us)
     return (double)us / 1e6;
 }
 
-static long readyz(int port)
-{
-    struct of_it_resp r;
-    long st;
-
-    of_it_http(port, "GET", "/readyz", NULL, NULL, &r);
-    st = r.status;
-    of_it_resp_free(&r);
-    return st;
-}
-
 /* Poll /readyz every 100 ms until it answers \p want, at most \p max_s.
  * @returns the seconds it took, or -1. */
 static double wait_readyz(int port, long want, double max_s)
@@ -67,49 +56,11 @@ static double wait_readyz(int port, long want, double max_s)
     long long t0 = of_it_now_us();
 
     while (secs(of_it_now_us() - t0) < max_s) {
-        if (readyz(port) == want)
+        if (of_it_readyz(port) == want)
             return secs(of_it_now_us() - t0);
         usleep(100000);
     }
     return -1;
-}
-
-/* orderflow_produce_errors_total{reason="<reason>"} from /metrics */
-static long produce_errors(int port, const char *reason)
-{
-    struct of_it_resp r;
-    char want[128];
-    double v = 0;
-
-    of_it_http(port, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    snprintf(want, sizeof(want),
-             "\norderflow_produce_errors_total{reason=\"%s\"} ", reason);
-    const char *at = strstr(r.body, want);
-    if (at)
-        v = strtod(at + strlen(want), NULL);
-    of_it_resp_free(&r);
-    return (long)v;
-}
-
-static int alive(int pid)
-{
-    return pid > 0 && kill(pid, 0) == 0;
-}
-
-/* Lines of the API log that contain \p what. */
-static long log_count(const struct of_it_sys *s, const char *what)
-{
-    char path[700], line[2048];
-    long n = 0;
-
-    snprintf(path, sizeof(path), "%s/api.log", s->dir);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, what) != NULL;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 static void broker_killed_and_restarted(void **state)
@@ -134,7 +85,7 @@ static void broker_killed_and_restarted(void **state)
     unsetenv("ORDERFLOW_FAULT"); /* the API's only */
     of_it_sys_user(&s);
     int api_pid = s.pid[OF_IT_API];
-    assert_int_equal(readyz(s.port), 200);
+    assert_int_equal(of_it_readyz(s.port), 200);
 
     struct of_load_spec spec = {
         .port = s.port, .auth = s.auth, .principal = s.principal,
@@ -217,12 +168,8 @@ static void broker_killed_and_restarted(void **state)
         }
     }
     double recovered = back_us > listen_us ? secs(back_us - listen_us) : 0;
-    long not_persisted = produce_errors(s.port, "not_persisted");
-    long possibly = produce_errors(s.port, "possibly_persisted");
-    long refused = produce_errors(s.port, "refused") +
-                   produce_errors(s.port, "queue_full");
-    long recreated = log_count(&s, "Kafka producer recreated");
-    long fatal = log_count(&s, "Kafka producer fatal error");
+    struct of_it_produce pe;
+    of_it_sys_produce(&s, &pe);
     printf("# F5: answers 202 %ld, 503 %ld, 504 outcome_unknown %ld, other "
            "%ld; slowest %.2f s (budget %.1f s), %ld over budget+%.1f s\n",
            n202, n503, n504, other, secs(max_us), BUDGET_MS / 1000.0, over,
@@ -236,10 +183,11 @@ static void broker_killed_and_restarted(void **state)
     printf("# F5: failed deliveries by rd_kafka_message_status(): "
            "NOT_PERSISTED %ld, POSSIBLY_PERSISTED %ld; refused by producev "
            "%ld (while it was fatal)\n",
-           not_persisted, possibly, refused);
+           pe.not_persisted, pe.possibly, pe.refused);
     printf("# F5: API fatal producer errors %ld, producers recreated %ld, "
            "API pid %d %s\n",
-           fatal, recreated, api_pid, alive(api_pid) ? "alive" : "GONE");
+           pe.fatal, pe.recreated, api_pid,
+           of_it_pid_alive(api_pid) ? "alive" : "GONE");
 
     int failed = other != 0 || over != 0 || ready_503 < 0 ||
                  ready_503 > READY_WITHIN_S || ready_200 < 0 ||
@@ -253,24 +201,26 @@ static void broker_killed_and_restarted(void **state)
     assert_true(n503 + n504 > 0);
     /* each failure is the class librdkafka gave it: a 504 only for
      * POSSIBLY_PERSISTED */
-    assert_int_equal(n503, not_persisted + refused);
-    assert_int_equal(n504, possibly);
+    assert_int_equal(n503, pe.not_persisted + pe.refused);
+    assert_int_equal(n504, pe.possibly);
     assert_true(ready_503 >= 0 && ready_503 <= READY_WITHIN_S);
     assert_true(ready_200 >= 0);
     assert_true(recovered <= RECOVER_WITHIN_S);
     assert_true(tail202 >= 300); /* 202s held for the last ~3 s at least */
     /* without restarting the API; the fatal error was met and survived */
     assert_int_equal(s.starts[OF_IT_API], 1);
-    assert_true(alive(api_pid));
+    assert_true(of_it_pid_alive(api_pid));
 #ifdef OF_FAULTS
     /* the fault point fired: a fatal error was raised on reconnect */
-    assert_true(log_count(&s, "fault point producer_fatal_on_reconnect") >= 1);
-    assert_true(fatal >= 1);
+    assert_true(of_it_sys_log_count(
+                    &s, "api.log",
+                    "fault point producer_fatal_on_reconnect") >= 1);
+    assert_true(pe.fatal >= 1);
 #endif
-    fatal_errors = fatal;
-    producers_recreated = recreated;
-    assert_true(alive(s.pid[OF_IT_WORKER]));
-    assert_true(alive(s.pid[OF_IT_OUTBOX]));
+    fatal_errors = pe.fatal;
+    producers_recreated = pe.recreated;
+    assert_true(of_it_pid_alive(s.pid[OF_IT_WORKER]));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_OUTBOX]));
 
     struct of_check_opts o = {.wait_s = 10};
     int rc = of_check_run(s.cfg, r, &o, &c);

@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "fault_check.h"
 #include "of_check.h"
 #include "of_it.h"
 #include "of_it_sys.h"
@@ -41,40 +42,6 @@ static int kafka_pid; /* paused: must be continued whatever happens */
 static double secs(long long us)
 {
     return (double)us / 1e6;
-}
-
-static int alive(int pid)
-{
-    return pid > 0 && kill(pid, 0) == 0;
-}
-
-static long readyz(int port)
-{
-    struct of_it_resp r;
-    long st;
-
-    of_it_http(port, "GET", "/readyz", NULL, NULL, &r);
-    st = r.status;
-    of_it_resp_free(&r);
-    return st;
-}
-
-/* orderflow_produce_errors_total{reason="<reason>"} from /metrics */
-static long produce_errors(int port, const char *reason)
-{
-    struct of_it_resp r;
-    char want[128];
-    double v = 0;
-
-    of_it_http(port, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    snprintf(want, sizeof(want),
-             "\norderflow_produce_errors_total{reason=\"%s\"} ", reason);
-    const char *at = strstr(r.body, want);
-    if (at)
-        v = strtod(at + strlen(want), NULL);
-    of_it_resp_free(&r);
-    return (long)v;
 }
 
 static int teardown(void **state)
@@ -101,10 +68,7 @@ static void broker_paused_then_continued(void **state)
     const char *env[] = {budget, "ORDERFLOW_API_PER_IP_CONNECTION_LIMIT=3000",
                          "ORDERFLOW_API_CONNECTION_LIMIT=3000", NULL};
     of_it_sys_init(&s, "f6", env);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     int api_pid = s.pid[OF_IT_API];
 
     struct of_load_spec spec = {
@@ -123,7 +87,7 @@ static void broker_paused_then_continued(void **state)
     long ready_paused = 200;
     while (secs(of_it_now_us() - t_stop) < pause_s) {
         if (ready_paused == 200)
-            ready_paused = readyz(s.port);
+            ready_paused = of_it_readyz(s.port);
         usleep(200000);
     }
     long long t_cont = of_it_now_us();
@@ -133,16 +97,9 @@ static void broker_paused_then_continued(void **state)
            "%ld\n",
            secs(t_stop - t0), secs(t_cont - t_stop), ready_paused);
     sleep(6); /* load on after -CONT */
-    of_load_stop(l);
-    struct of_load_result *r = of_load_join(l); /* unknowns retried once */
-    of_load_print(r, stdout);
-
-    /* of_load_join retried each unknown op once, appending the retry: the
-     * run's own ops come first */
-    long retried = 0;
-    for (size_t i = 0; i < r->n; i++)
-        retried += r->ops[i].retried;
-    size_t nrun = r->n - (size_t)retried;
+    long retried;
+    struct of_load_result *r = fault_stop_load(l, &retried);
+    size_t nrun = r->n - (size_t)retried; /* the run's own ops come first */
 
     long n202 = 0, n503 = 0, n504 = 0, other = 0, over = 0;
     long retry202 = 0;
@@ -173,10 +130,8 @@ static void broker_paused_then_continued(void **state)
             max_us = o->latency_us;
         over += o->latency_us > (BUDGET_MS + SLACK_MS) * 1000LL;
     }
-    long not_persisted = produce_errors(s.port, "not_persisted");
-    long possibly = produce_errors(s.port, "possibly_persisted");
-    long refused = produce_errors(s.port, "refused") +
-                   produce_errors(s.port, "queue_full");
+    struct of_it_produce pe;
+    of_it_sys_produce(&s, &pe);
     printf("# F6: answers 202 %ld, 503 %ld, 504 outcome_unknown %ld, other "
            "%ld; slowest %.2f s (budget %.1f s), %ld over budget+%.1f s\n",
            n202, n503, n504, other, secs(max_us), BUDGET_MS / 1000.0, over,
@@ -184,7 +139,7 @@ static void broker_paused_then_continued(void **state)
     printf("# F6: failed deliveries by rd_kafka_message_status(): "
            "NOT_PERSISTED %ld, POSSIBLY_PERSISTED %ld; refused by producev "
            "%ld\n",
-           not_persisted, possibly, refused);
+           pe.not_persisted, pe.possibly, pe.refused);
     printf("# F6: failures from %.1f s to %.1f s after the stop; %ld unknown "
            "retried with the same key, %ld of them 202\n",
            first_fail >= 0 ? secs(first_fail - (t_stop - t0)) : -1.0,
@@ -203,24 +158,19 @@ static void broker_paused_then_continued(void **state)
     assert_true(n503 > 0);
     assert_true(n504 > 0);
     /* each answer is the class librdkafka gave its delivery */
-    assert_int_equal(n503, not_persisted + refused);
-    assert_int_equal(n504, possibly);
+    assert_int_equal(n503, pe.not_persisted + pe.refused);
+    assert_int_equal(n504, pe.possibly);
     /* every unknown was retried with its key once, and taken */
     assert_int_equal(retried, n504);
     assert_int_equal(retry202, retried);
-    assert_int_equal(readyz(s.port), 200);
-    assert_true(alive(api_pid));
-    assert_true(alive(s.pid[OF_IT_WORKER]));
-    assert_true(alive(s.pid[OF_IT_OUTBOX]));
+    assert_int_equal(of_it_readyz(s.port), 200);
+    assert_true(of_it_pid_alive(api_pid));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_WORKER]));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_OUTBOX]));
 
     /* I1: the 202s (the retries included) applied; I2: once each; I3: no
      * 503 applied */
-    struct of_check_opts o = {.wait_s = 10};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    if (rc != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
+    fault_check(&s, r, 10, &c);
     assert_int_equal(c.i1_missing, 0);
     assert_int_equal(c.i2_mismatch, 0);
     assert_int_equal(c.i3_fail_applied, 0);

@@ -52,10 +52,7 @@ static void mariadb_kill_loses_no_acknowledged_commit(void **state)
     fm_variable(s.cfg, "innodb_flush_log_at_trx_commit", v, sizeof(v));
     printf("# F7: innodb_flush_log_at_trx_commit = %s\n", v);
     assert_string_equal(v, "1");
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     of_it_sys_orders(&s, NTARGETS, targets);
     snprintf(log, sizeof(log), "%s/worker.log", s.dir);
     long retries0 = fm_log_count(log, "retrying with backoff");
@@ -126,28 +123,10 @@ static void mariadb_kill_loses_no_acknowledged_commit(void **state)
     assert_int_equal(r->skipped, 0);
     assert_int_equal(r->id_mismatch, 0);
 
-    struct of_check_opts o = {.wait_s = 20};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    long dead = fm_dead_letters(s.cfg);
-    printf("# F7: %ld dead letters, %ld skipped by the load, %ld writes ok, "
-           "%ld unknown, %ld failed\n",
-           dead, r->skipped, r->count[OF_LOAD_OK], r->count[OF_LOAD_UNKNOWN],
-           r->count[OF_LOAD_FAIL]);
-    if (rc != 0 || dead != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
-    assert_int_equal(dead, 0);
+    fm_check(&s, r, "F7", &c);
     assert_true(c.applied >= r->count[OF_LOAD_OK] / 2);
 
-    /* I6, cheaply: nothing crashed or was restarted; all stop cleanly */
-    assert_int_equal(s.starts[OF_IT_WORKER], 1);
-    assert_true(fm_alive(s.pid[OF_IT_WORKER]));
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_API, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_WORKER, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_OUTBOX, SIGTERM, 15), 0);
-    of_load_free(r);
-    of_it_sys_down(&s);
+    fm_finish(&s, r); /* I6, cheaply */
 }
 
 int main(void)

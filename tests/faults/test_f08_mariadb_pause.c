@@ -74,10 +74,7 @@ static void mariadb_pause_drains_without_rebalance(void **state)
                          "ORDERFLOW_KAFKA_HEARTBEAT_INTERVAL_MS=1000", NULL});
     assert_true(pause_s > 15); /* longer than max.poll.interval.ms */
     const char *group = getenv("ORDERFLOW_WORKER_GROUP_ID");
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     of_it_sys_orders(&s, NTARGETS, targets);
     snprintf(log, sizeof(log), "%s/worker.log", s.dir);
 
@@ -164,30 +161,12 @@ static void mariadb_pause_drains_without_rebalance(void **state)
     /* the worker checks its own settings against this at start-up */
     assert_int_equal(fm_log_count(log, "would get this worker evicted"), 0);
 
-    struct of_check_opts o = {.wait_s = 20};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    long dead = fm_dead_letters(s.cfg);
-    printf("# F8: %ld dead letters, %ld skipped by the load, %ld writes ok, "
-           "%ld unknown, %ld failed\n",
-           dead, r->skipped, r->count[OF_LOAD_OK], r->count[OF_LOAD_UNKNOWN],
-           r->count[OF_LOAD_FAIL]);
-    if (rc != 0 || dead != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
-    assert_int_equal(dead, 0);
+    fm_check(&s, r, "F8", &c);
     assert_int_equal(r->skipped, 0);
     assert_int_equal(r->id_mismatch, 0);
     assert_true(c.applied >= r->count[OF_LOAD_OK] / 2);
 
-    /* I6, cheaply */
-    assert_int_equal(s.starts[OF_IT_WORKER], 1);
-    assert_true(fm_alive(s.pid[OF_IT_WORKER]));
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_API, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_WORKER, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_OUTBOX, SIGTERM, 15), 0);
-    of_load_free(r);
-    of_it_sys_down(&s);
+    fm_finish(&s, r); /* I6, cheaply */
 }
 
 int main(void)

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "fault_check.h"
 #include "fault_redis.h"
 #include "of_check.h"
 #include "of_it.h"
@@ -57,27 +58,10 @@ static void flushall_falls_back_and_rebuilds(void **state)
     (void)state;
 
     of_it_sys_init(&s, "f10", NULL);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
-    of_it_sys_orders(&s, NTARGETS, targets);
-    of_it_sys_orders(&s, 1, &canary); /* the load never touches it */
+    fr_up(&s, targets, NTARGETS, &canary);
 
-    struct of_load_spec spec = {.port = s.port,
-                                .auth = s.auth,
-                                .principal = s.principal,
-                                .user_id = s.user_id,
-                                .rate = 90,
-                                .duration_s = secs ? atof(secs) : 30,
-                                .weight = {[OF_LOAD_CREATE] = 8,
-                                           [OF_LOAD_PAY] = 4,
-                                           [OF_LOAD_REFUND] = 2,
-                                           [OF_LOAD_CANCEL] = 1,
-                                           [OF_LOAD_READ] = 30},
-                                .targets = targets,
-                                .ntargets = NTARGETS,
-                                .key_prefix = "f10"};
+    struct of_load_spec spec =
+        fr_spec(&s, 90, secs ? atof(secs) : 30, 30, targets, NTARGETS);
     long long t0 = of_it_now_us();
     struct of_load *l = of_load_start(&spec);
     assert_non_null(l);
@@ -111,12 +95,7 @@ static void flushall_falls_back_and_rebuilds(void **state)
     snprintf(log, sizeof(log), "%s/worker.log", s.dir);
     assert_true(fr_log_has(log, "the read model has no mark"));
 
-    struct of_check_opts o = {.wait_s = 10};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    if (rc != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
+    fault_check(&s, r, 10, &c);
 
     /* The operator's tool alone: no worker to rebuild or to write. */
     assert_int_equal(of_it_sys_stop(&s, OF_IT_WORKER, SIGTERM, 15), 0);

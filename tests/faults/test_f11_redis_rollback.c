@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "fault_check.h"
 #include "fault_redis.h"
 #include "of_check.h"
 #include "of_it.h"
@@ -46,27 +47,10 @@ static void redis_rollback_is_detected_and_rebuilt(void **state)
     (void)state;
 
     of_it_sys_init(&s, "f11", NULL);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
-    of_it_sys_orders(&s, NTARGETS, targets);
-    of_it_sys_orders(&s, 1, &canary); /* the load never touches it */
+    fr_up(&s, targets, NTARGETS, &canary);
 
-    struct of_load_spec spec = {.port = s.port,
-                                .auth = s.auth,
-                                .principal = s.principal,
-                                .user_id = s.user_id,
-                                .rate = 80,
-                                .duration_s = secs ? atof(secs) : 30,
-                                .weight = {[OF_LOAD_CREATE] = 8,
-                                           [OF_LOAD_PAY] = 4,
-                                           [OF_LOAD_REFUND] = 2,
-                                           [OF_LOAD_CANCEL] = 1,
-                                           [OF_LOAD_READ] = 10},
-                                .targets = targets,
-                                .ntargets = NTARGETS,
-                                .key_prefix = "f11"};
+    struct of_load_spec spec =
+        fr_spec(&s, 80, secs ? atof(secs) : 30, 10, targets, NTARGETS);
     long long t0 = of_it_now_us();
     struct of_load *l = of_load_start(&spec);
     assert_non_null(l);
@@ -145,12 +129,7 @@ static void redis_rollback_is_detected_and_rebuilt(void **state)
              run_id1);
     assert_true(fr_log_has(log, want));
 
-    struct of_check_opts o = {.wait_s = 10};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    if (rc != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
+    fault_check(&s, r, 10, &c);
     long bad = fr_compare_all(s.cfg, &users, &orders);
     printf("# F11: read model vs MySQL after the load: %ld users, %ld "
            "orders, %ld differ\n",

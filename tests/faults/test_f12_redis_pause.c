@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "fault_check.h"
 #include "fault_redis.h"
 #include "of_check.h"
 #include "of_it.h"
@@ -63,27 +64,10 @@ static void redis_pause_falls_back_and_skips_nothing(void **state)
     const char *env[] = {"ORDERFLOW_WORKER_RETRY_MAX_MS=2000", NULL};
     of_it_sys_init(&s, "f12",
                    env_num("ORDERFLOW_F12_DEFAULT_RETRY", 0) > 0 ? NULL : env);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
-    of_it_sys_orders(&s, NTARGETS, targets);
-    of_it_sys_orders(&s, 1, &canary); /* the load never touches it */
+    fr_up(&s, targets, NTARGETS, &canary);
 
-    struct of_load_spec spec = {.port = s.port,
-                                .auth = s.auth,
-                                .principal = s.principal,
-                                .user_id = s.user_id,
-                                .rate = 90,
-                                .duration_s = secs,
-                                .weight = {[OF_LOAD_CREATE] = 8,
-                                           [OF_LOAD_PAY] = 4,
-                                           [OF_LOAD_REFUND] = 2,
-                                           [OF_LOAD_CANCEL] = 1,
-                                           [OF_LOAD_READ] = 30},
-                                .targets = targets,
-                                .ntargets = NTARGETS,
-                                .key_prefix = "f12"};
+    struct of_load_spec spec =
+        fr_spec(&s, 90, secs, 30, targets, NTARGETS);
     long long t0 = of_it_now_us();
     struct of_load *l = of_load_start(&spec);
     assert_non_null(l);
@@ -150,12 +134,7 @@ static void redis_pause_falls_back_and_skips_nothing(void **state)
     assert_int_equal(r->count[OF_LOAD_OK], (long)r->n);
     assert_int_equal(r->skipped, 0);
 
-    struct of_check_opts o = {.wait_s = 10};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    if (rc != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
+    fault_check(&s, r, 10, &c);
 
     /* the worker retried the Redis step rather than skipping it */
     snprintf(log, sizeof(log), "%s/worker.log", s.dir);

@@ -43,6 +43,7 @@
 
 #include <cmocka.h>
 
+#include "fault_check.h"
 #include "of_check.h"
 #include "of_it.h"
 #include "of_it_sys.h"
@@ -61,11 +62,6 @@ static int sys_up;
 static double secs(long long us)
 {
     return (double)us / 1e6;
-}
-
-static int alive(int pid)
-{
-    return pid > 0 && kill(pid, 0) == 0;
 }
 
 /* The stack node's pid from its pid file; 0 if none (no cmocka: this also
@@ -261,50 +257,6 @@ static long avail_kib(void)
     return (long)((unsigned long long)v.f_bavail * v.f_frsize / 1024);
 }
 
-static long readyz(int port)
-{
-    struct of_it_resp r;
-    long st;
-
-    of_it_http(port, "GET", "/readyz", NULL, NULL, &r);
-    st = r.status;
-    of_it_resp_free(&r);
-    return st;
-}
-
-/* orderflow_produce_errors_total{reason="<reason>"} from /metrics */
-static long produce_errors(int port, const char *reason)
-{
-    struct of_it_resp r;
-    char want[128];
-    double v = 0;
-
-    of_it_http(port, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    snprintf(want, sizeof(want),
-             "\norderflow_produce_errors_total{reason=\"%s\"} ", reason);
-    const char *at = strstr(r.body, want);
-    if (at)
-        v = strtod(at + strlen(want), NULL);
-    of_it_resp_free(&r);
-    return (long)v;
-}
-
-/* Lines of a process log of the system that contain \p what. */
-static long log_count(const char *log, const char *what)
-{
-    char path[700], line[2048];
-    long n = 0;
-
-    snprintf(path, sizeof(path), "%s/%s", s.dir, log);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, what) != NULL;
-    if (f)
-        fclose(f);
-    return n;
-}
-
 static void kafka_disk_full_then_freed(void **state)
 {
     struct of_check c;
@@ -322,10 +274,7 @@ static void kafka_disk_full_then_freed(void **state)
                          "ORDERFLOW_API_CONNECTION_LIMIT=3000", NULL};
     of_it_sys_init(&s, "f16", env);
     sys_up = 1;
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     int api_pid = s.pid[OF_IT_API];
 
     struct of_load_spec spec = {
@@ -350,7 +299,7 @@ static void kafka_disk_full_then_freed(void **state)
         if (t_died < 0 && gone(kafka_pid))
             t_died = of_it_now_us();
         if (ready_full == 200)
-            ready_full = readyz(s.port);
+            ready_full = of_it_readyz(s.port);
         usleep(100000);
     }
     if (t_died < 0 && gone(kafka_pid))
@@ -374,7 +323,7 @@ static void kafka_disk_full_then_freed(void **state)
     long long t_listen = of_it_now_us();
     long ready = 0;
     while (secs(of_it_now_us() - t_free) < RECOVER_WITHIN_S &&
-           (ready = readyz(s.port)) != 200)
+           (ready = of_it_readyz(s.port)) != 200)
         usleep(100000);
     long long t_ready = of_it_now_us();
     printf("# F16: space freed at %.1f s; broker %s (listening %.1f s after "
@@ -385,14 +334,9 @@ static void kafka_disk_full_then_freed(void **state)
     long long t_end = of_it_now_us() + 5000000LL;
     while (of_it_now_us() < t_end)
         usleep(100000);
-    of_load_stop(l);
-    struct of_load_result *r = of_load_join(l); /* unknowns retried once */
-    of_load_print(r, stdout);
-
-    long retried = 0;
-    for (size_t i = 0; i < r->n; i++)
-        retried += r->ops[i].retried;
-    size_t nrun = r->n - (size_t)retried;
+    long retried;
+    struct of_load_result *r = fault_stop_load(l, &retried);
+    size_t nrun = r->n - (size_t)retried; /* the run's own ops come first */
     int64_t full_us = t_full - t0, fill_us = t_fill - t0,
             free_us = t_free - t0;
     long n202 = 0, n503 = 0, n504 = 0, other = 0, over = 0, retry202 = 0;
@@ -436,12 +380,8 @@ static void kafka_disk_full_then_freed(void **state)
     }
     double recovery = first_202_after >= 0
                           ? secs(first_202_after - free_us) : -1.0;
-    long not_persisted = produce_errors(s.port, "not_persisted");
-    long possibly = produce_errors(s.port, "possibly_persisted");
-    long refused = produce_errors(s.port, "refused") +
-                   produce_errors(s.port, "queue_full");
-    long recreated = log_count("api.log", "Kafka producer recreated");
-    long fatal = log_count("api.log", "Kafka producer fatal error");
+    struct of_it_produce pe;
+    of_it_sys_produce(&s, &pe);
     printf("# F16: answers 202 %ld, 503 %ld, 504 outcome_unknown %ld, other "
            "%ld; slowest %.2f s (budget %.1f s), %ld over budget+%.1f s\n",
            n202, n503, n504, other, secs(max_us), BUDGET_MS / 1000.0, over,
@@ -453,7 +393,7 @@ static void kafka_disk_full_then_freed(void **state)
     printf("# F16: failed deliveries by rd_kafka_message_status(): "
            "NOT_PERSISTED %ld, POSSIBLY_PERSISTED %ld; refused by producev "
            "%ld\n",
-           not_persisted, possibly, refused);
+           pe.not_persisted, pe.possibly, pe.refused);
     printf("# F16: first non-202 %.1f s after the fill began; recovery: "
            "first 202 %.1f s after space was freed\n",
            first_fail >= 0 ? secs(first_fail - fill_us) : -1.0, recovery);
@@ -461,10 +401,10 @@ static void kafka_disk_full_then_freed(void **state)
            retried, retry202);
     printf("# F16: API fatal producer errors %ld, producers recreated %ld; "
            "API started %d time(s), pid %d %s; worker %s, relay %s\n",
-           fatal, recreated, s.starts[OF_IT_API], api_pid,
-           alive(api_pid) ? "alive" : "GONE",
-           alive(s.pid[OF_IT_WORKER]) ? "alive" : "GONE",
-           alive(s.pid[OF_IT_OUTBOX]) ? "alive" : "GONE");
+           pe.fatal, pe.recreated, s.starts[OF_IT_API], api_pid,
+           of_it_pid_alive(api_pid) ? "alive" : "GONE",
+           of_it_pid_alive(s.pid[OF_IT_WORKER]) ? "alive" : "GONE",
+           of_it_pid_alive(s.pid[OF_IT_OUTBOX]) ? "alive" : "GONE");
 
     int failed = other != 0 || over != 0 || recovery < 0 ||
                  recovery > RECOVER_WITHIN_S || retry202 != retried;
@@ -478,23 +418,18 @@ static void kafka_disk_full_then_freed(void **state)
     assert_true(recovery >= 0 && recovery <= RECOVER_WITHIN_S);
     /* each failure is the class librdkafka gave its delivery: a 504 only
      * for POSSIBLY_PERSISTED */
-    assert_int_equal(n503, not_persisted + refused);
-    assert_int_equal(n504, possibly);
+    assert_int_equal(n503, pe.not_persisted + pe.refused);
+    assert_int_equal(n504, pe.possibly);
     assert_int_equal(retried, n504);
     assert_int_equal(retry202, retried);
     /* without restarting the API; the worker and relay survived (I6) */
     assert_int_equal(s.starts[OF_IT_API], 1);
-    assert_true(alive(api_pid));
-    assert_true(alive(s.pid[OF_IT_WORKER]));
-    assert_true(alive(s.pid[OF_IT_OUTBOX]));
+    assert_true(of_it_pid_alive(api_pid));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_WORKER]));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_OUTBOX]));
 
     /* no 202 that Kafka did not acknowledge: every one applied, once */
-    struct of_check_opts o = {.wait_s = 30};
-    int rc = of_check_run(s.cfg, r, &o, &c);
-    of_check_print(&c, stdout);
-    if (rc != 0)
-        of_it_sys_logs(&s, 30);
-    assert_int_equal(rc, 0);
+    fault_check(&s, r, 30, &c);
     assert_int_equal(c.i1_missing, 0);
     assert_int_equal(c.i2_mismatch, 0);
     assert_int_equal(c.i3_fail_applied, 0);

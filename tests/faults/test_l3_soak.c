@@ -60,11 +60,6 @@ static double secs(long long us)
     return (double)us / 1e6;
 }
 
-static int alive(int pid)
-{
-    return pid > 0 && kill(pid, 0) == 0;
-}
-
 static void wait_until(long long t)
 {
     while (of_it_now_us() < t)
@@ -209,10 +204,7 @@ static void mixed_soak_with_worker_kill(void **state)
 
     assert_true(soak_s >= 10);
     of_it_sys_init(&s, "l3", NULL);
-    of_it_sys_start(&s, OF_IT_WORKER);
-    of_it_sys_start(&s, OF_IT_OUTBOX);
-    of_it_sys_start(&s, OF_IT_API);
-    of_it_sys_user(&s);
+    of_it_sys_up(&s);
     of_it_sys_orders(&s, TARGETS, targets);
 
     struct of_load_spec spec = {
@@ -332,12 +324,10 @@ static void mixed_soak_with_worker_kill(void **state)
     /* I6: nothing crashed or restarted on its own; clean exits */
     assert_int_equal(s.starts[OF_IT_API], 1);
     assert_int_equal(s.starts[OF_IT_WORKER], 2);
-    assert_true(alive(s.pid[OF_IT_API]));
-    assert_true(alive(s.pid[OF_IT_WORKER]));
-    assert_true(alive(s.pid[OF_IT_OUTBOX]));
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_API, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_WORKER, SIGTERM, 15), 0);
-    assert_int_equal(of_it_sys_stop(&s, OF_IT_OUTBOX, SIGTERM, 15), 0);
+    assert_true(of_it_pid_alive(s.pid[OF_IT_API]));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_WORKER]));
+    assert_true(of_it_pid_alive(s.pid[OF_IT_OUTBOX]));
+    of_it_sys_stop_clean(&s);
     of_load_free(r);
     of_it_sys_down(&s);
 }

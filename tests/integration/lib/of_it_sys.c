@@ -236,6 +236,72 @@ void of_it_sys_down(struct of_it_sys *s)
     s->cfg = NULL;
 }
 
+void of_it_sys_stop_clean(struct of_it_sys *s)
+{
+    assert_int_equal(of_it_sys_stop(s, OF_IT_API, SIGTERM, 15), 0);
+    assert_int_equal(of_it_sys_stop(s, OF_IT_WORKER, SIGTERM, 15), 0);
+    assert_int_equal(of_it_sys_stop(s, OF_IT_OUTBOX, SIGTERM, 15), 0);
+}
+
+int of_it_pid_alive(int pid)
+{
+    return pid > 0 && kill(pid, 0) == 0;
+}
+
+long of_it_readyz(int port)
+{
+    struct of_it_resp r;
+    long st;
+
+    of_it_http(port, "GET", "/readyz", NULL, NULL, &r);
+    st = r.status;
+    of_it_resp_free(&r);
+    return st;
+}
+
+long of_it_produce_errors(int port, const char *reason)
+{
+    struct of_it_resp r;
+    char want[128];
+    double v = 0;
+
+    of_it_http(port, "GET", "/metrics", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(want, sizeof(want),
+             "\norderflow_produce_errors_total{reason=\"%s\"} ", reason);
+    const char *at = strstr(r.body, want);
+    if (at)
+        v = strtod(at + strlen(want), NULL);
+    of_it_resp_free(&r);
+    return (long)v;
+}
+
+long of_it_sys_log_count(const struct of_it_sys *s, const char *log,
+                         const char *what)
+{
+    char path[700], line[2048];
+    long n = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", s->dir, log);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, what) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+void of_it_sys_produce(const struct of_it_sys *s, struct of_it_produce *pe)
+{
+    pe->not_persisted = of_it_produce_errors(s->port, "not_persisted");
+    pe->possibly = of_it_produce_errors(s->port, "possibly_persisted");
+    pe->refused = of_it_produce_errors(s->port, "refused") +
+                  of_it_produce_errors(s->port, "queue_full");
+    pe->recreated =
+        of_it_sys_log_count(s, "api.log", "Kafka producer recreated");
+    pe->fatal = of_it_sys_log_count(s, "api.log", "Kafka producer fatal error");
+}
+
 void of_it_sys_logs(const struct of_it_sys *s, int lines)
 {
     for (int p = 0; p < OF_IT_PROCS; p++) {

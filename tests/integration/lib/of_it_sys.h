@@ -85,6 +85,43 @@ void of_it_node_kill(const char *node);
 /** @brief Start a stack node again (tests/lib/node.sh); waits until up. */
 void of_it_node_start(const char *node);
 
+/** @brief Stop the API, the command worker and the outbox relay, in
+ *        that order, each with SIGTERM and at most 15 s, and fail the test
+ *        unless every one exits with status 0: the clean end of a test. */
+void of_it_sys_stop_clean(struct of_it_sys *s);
+
+/** @returns 1 if \p pid is positive and a signal could be sent to it
+ *           (kill(pid, 0)): the process exists (a zombie counts). */
+int of_it_pid_alive(int pid);
+
+/** @returns the HTTP status of GET /readyz on the API at \p port. */
+long of_it_readyz(int port);
+
+/**
+ * @brief Read orderflow_produce_errors_total{reason="\p reason"} from the
+ *        API's GET /metrics on \p port; fails the test unless /metrics
+ *        answers 200. @returns the counter, 0 if the series is absent.
+ */
+long of_it_produce_errors(int port, const char *reason);
+
+/** What the API says of its Kafka producer's failures. */
+struct of_it_produce {
+    long not_persisted; /* produce_errors_total{reason="not_persisted"} */
+    long possibly;      /* {reason="possibly_persisted"} */
+    long refused;       /* {reason="refused"} + {reason="queue_full"} */
+    long recreated;     /* api.log lines "Kafka producer recreated" */
+    long fatal;         /* api.log lines "Kafka producer fatal error" */
+};
+
+/** @brief Fill \p pe from the API's /metrics (of_it_produce_errors: fails
+ *         the test unless it answers 200) and from its log. */
+void of_it_sys_produce(const struct of_it_sys *s, struct of_it_produce *pe);
+
+/** @returns how many lines of the process log dir/\p log (e.g. "api.log")
+ *           contain \p what; 0 when there is no such log. */
+long of_it_sys_log_count(const struct of_it_sys *s, const char *log,
+                         const char *what);
+
 /** @brief Print the last \p lines of each process log to stderr. */
 void of_it_sys_logs(const struct of_it_sys *s, int lines);
 
