@@ -7,8 +7,9 @@
 #                   (tests/lib/stack.sh) and stops;
 #   2. fuzzing:     each libFuzzer target for a short time (tests/fuzz/run.sh);
 #   3. build/:      the normal build: the unit tests, the same under valgrind
-#                   memcheck, and the fault and load suite (tests/faults/,
-#                   each test on a private stack of its own, two at a time).
+#                   memcheck, the fault and load suite (tests/faults/, each
+#                   test on a private stack of its own, two at a time), and
+#                   the slowloris test again for its memory bound.
 # The last lines are ctest's summary of step 3. Options:
 #   --long      the full forms: TESTPLAN's load durations, fuzzing 1 h per
 #               target
@@ -79,7 +80,7 @@ if [ "$asan" = 1 ]; then
     else
         bash "$root/tests/fuzz/run.sh"
     fi
-    labels='unit|valgrind|faults'
+    labels='unit|valgrind|faults|memory'
 else
     labels='unit|valgrind|integration|faults'
 fi
