@@ -148,11 +148,8 @@ int api_write_begin(struct api_req *req, enum MHD_Result *ret)
         of_uuid_v4(req->command_id);
         return 1;
     }
-    if (!*key || strlen(key) > 255) {
-        *ret = api_reply_error(req, 400, "validation_failed",
-                               "Idempotency-Key must be 1 to 255 characters");
-        return 0;
-    }
+    /* its form (given once, 1 to 255 printable ASCII) was checked with the
+     * headers, before the body was read (api_http.c) */
     of_idem_fingerprint(req->method, req->url, req->body, req->body_len,
                         req->body_hash);
     return idempotency_claim(req, key, ret);

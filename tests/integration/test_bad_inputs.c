@@ -112,90 +112,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* An answer with the headers the checks below look at. */
-struct reply {
-    long status;
-    char *body;
-    char content_type[128];
-    char www_authenticate[128];
-    char retry_after[16];
-};
-
-static size_t reply_data(char *data, size_t size, size_t n, void *arg)
-{
-    struct reply *r = arg;
-    size_t have = r->body ? strlen(r->body) : 0;
-    char *b = realloc(r->body, have + size * n + 1);
-
-    if (!b)
-        return 0;
-    memcpy(b + have, data, size * n);
-    b[have + size * n] = '\0';
-    r->body = b;
-    return size * n;
-}
-
-static size_t reply_header(char *data, size_t size, size_t n, void *arg)
-{
-    struct reply *r = arg;
-    static const struct {
-        const char *name;
-        size_t off, cap;
-    } keep[] = {
-        {"Content-Type:", offsetof(struct reply, content_type), 128},
-        {"WWW-Authenticate:", offsetof(struct reply, www_authenticate), 128},
-        {"Retry-After:", offsetof(struct reply, retry_after), 16},
-    };
-    char line[512];
-
-    snprintf(line, sizeof(line), "%.*s", (int)(size * n), data);
-    line[strcspn(line, "\r\n")] = '\0';
-    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-        size_t len = strlen(keep[i].name);
-        if (strncasecmp(line, keep[i].name, len) == 0)
-            snprintf((char *)r + keep[i].off, keep[i].cap, "%s",
-                     line + len + strspn(line + len, " "));
-    }
-    return size * n;
-}
-
-/* One request to 127.0.0.1:\p port with the "Name: value" \p headers. */
-static void request(int port,
-                    const char *method,
-                    const char *path,
-                    const char *const *headers,
-                    const char *body,
-                    struct reply *r)
-{
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char url[1024];
-    CURLcode rc;
-
-    memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    for (; headers && *headers; headers++)
-        h = curl_slist_append(h, *headers);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 40L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, reply_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, reply_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    if (!r->body)
-        r->body = strdup("");
-}
-
 /* The contract's error body, exactly {"error": {"code", "message"}}, with
  * \p code if given. */
 static void
@@ -217,7 +133,7 @@ check_error_body(const char *body, const char *code, const char *what)
 
 /* Status, and for an error our JSON body (with \p code if given), its
  * Content-Type, and WWW-Authenticate: Bearer on a 401. */
-static void check_reply(const struct reply *r,
+static void check_reply(const struct of_it_resp *r,
                         long status,
                         const char *code,
                         const char *what)
@@ -240,12 +156,12 @@ static void expect(const char *auth, const char *method, const char *path,
                    const char *code, const char *what)
 {
     char ct[128];
-    struct reply r;
+    struct of_it_resp r;
 
     snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "");
     const char *h[] = {auth ? auth : "X-Nothing: 1",
                        ctype ? ct : "X-Nothing: 2", NULL};
-    request(t.port, method, path, h, body, &r);
+    of_it_http(t.port, method, path, h, body, &r);
     check_reply(&r, status, code, what);
     if (status == 202)
         t.accepted++;
@@ -644,9 +560,9 @@ static const char *forge(const char *header,
 static void refused_on(int port, const char *auth, const char *what)
 {
     const char *h[] = {auth, "Content-Type: application/json", NULL};
-    struct reply r;
+    struct of_it_resp r;
 
-    request(port, "POST", "/v1/orders", h, ORDER, &r);
+    of_it_http(port, "POST", "/v1/orders", h, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", what);
     free(r.body);
 }
@@ -655,9 +571,9 @@ static void refused_on(int port, const char *auth, const char *what)
 static void accepted_on(int port, const char *auth, const char *what)
 {
     const char *h[] = {auth, NULL};
-    struct reply r;
+    struct of_it_resp r;
 
-    request(port, "GET", "/v1/users/7/orders", h, NULL, &r);
+    of_it_http(port, "GET", "/v1/users/7/orders", h, NULL, &r);
     check_reply(&r, 200, NULL, what);
     free(r.body);
 }
@@ -773,7 +689,7 @@ static void jwt_identity_claims(void **state)
 static void jwt_headers_and_transport(void **state)
 {
     char lower[4096], two_spaces[4096];
-    struct reply r;
+    struct of_it_resp r;
     (void)state;
 
     /* 30: with one configured key, kid, jku and x5u choose nothing: the
@@ -806,19 +722,19 @@ static void jwt_headers_and_transport(void **state)
     refused(two_spaces, "34: two spaces");
     const char *twice[] = {t.user, t.other, "Content-Type: application/json",
                            NULL};
-    request(t.port, "POST", "/v1/orders", twice, ORDER, &r);
+    of_it_http(t.port, "POST", "/v1/orders", twice, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: two Authorization headers");
     free(r.body);
     const char *same_twice[] = {t.user, t.user,
                                 "Content-Type: application/json", NULL};
-    request(t.port, "POST", "/v1/orders", same_twice, ORDER, &r);
+    of_it_http(t.port, "POST", "/v1/orders", same_twice, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: the same header twice");
     free(r.body);
     const char *both[] = {t.user,
                           "X-API-Key: of_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
                           "AAAAAAA",
                           "Content-Type: application/json", NULL};
-    request(t.port, "POST", "/v1/orders", both, ORDER, &r);
+    of_it_http(t.port, "POST", "/v1/orders", both, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: token and API key");
     free(r.body);
 }
@@ -1000,14 +916,14 @@ static void jwt_bad_keys_refuse_to_start(void **state)
 
 /* POST /v1/orders as \p auth with \p key (a full header line) */
 static void
-post_order(const char *auth, const char *key, const char *body, struct reply *r)
+post_order(const char *auth, const char *key, const char *body, struct of_it_resp *r)
 {
     const char *h[] = {auth, "Content-Type: application/json",
                        key ? key : "X-Nothing: 1", NULL};
-    request(t.port, "POST", "/v1/orders", h, body, r);
+    of_it_http(t.port, "POST", "/v1/orders", h, body, r);
 }
 
-static const char *command_id(const struct reply *r, char *out, size_t cap)
+static const char *command_id(const struct of_it_resp *r, char *out, size_t cap)
 {
     json_t *j = json_loads(r->body, 0, NULL);
     const char *id = json_string_value(json_object_get(j, "command_id"));
@@ -1020,7 +936,7 @@ static const char *command_id(const struct reply *r, char *out, size_t cap)
 static void idempotency_keys(void **state)
 {
     char key[400], line[512], first[64], again[64], other[64];
-    struct reply r;
+    struct of_it_resp r;
     (void)state;
 
     /* 38: 256 characters, empty, non-ASCII, a control character, twice */
@@ -1042,7 +958,7 @@ static void idempotency_keys(void **state)
     const char *twice[] = {t.user, "Content-Type: application/json",
                            "Idempotency-Key: one", "Idempotency-Key: two",
                            NULL};
-    request(t.port, "POST", "/v1/orders", twice, ORDER, &r);
+    of_it_http(t.port, "POST", "/v1/orders", twice, ORDER, &r);
     check_reply(&r, 400, "validation_failed", "38: given twice");
     free(r.body);
     /* 255 characters is fine (the control) */
@@ -1122,8 +1038,8 @@ static void rate_limit_per_principal(void **state)
     of_it_bearer(t.jwt, 3, OF_ROLE_SERVICE, service, sizeof(service));
     const char *h3[] = {service, NULL};
     for (int i = 0; i < 30; i++) {
-        struct reply rr;
-        request(p, "POST", "/v1/orders/1/refund", h3, NULL, &rr);
+        struct of_it_resp rr;
+        of_it_http(p, "POST", "/v1/orders/1/refund", h3, NULL, &rr);
         if (rr.status == 202) {
             t.accepted++;
         } else {

@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 
 #include "of_it.h"
+#include "of_it_sys.h"
 
 #define SLOW           100
 #define PER_IP         64
@@ -263,20 +264,6 @@ static void slow_clients_are_limited_and_cut_off(void **state)
     assert_true(p99 < 250000);
 }
 
-static long rss_kib(int pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 /* TESTPLAN L7's other half: 500 idle keep-alive connections, 50 from each
  * of 127.0.0.10-19, each after one answered request. All are admitted
  * (per-address limit 64, connection limit 1,000), a client on 127.0.0.1 is
@@ -291,7 +278,7 @@ static void idle_keep_alive_connections_cost_little(void **state)
     (void)state;
 
     sleep(1);
-    long base = rss_kib(t.api);
+    long base = of_it_rss_kib(t.api);
     for (int i = 0; i < IDLE; i++) {
         char src_ip[32];
         struct sockaddr_in src = {.sin_family = AF_INET}, dst = src;
@@ -315,7 +302,7 @@ static void idle_keep_alive_connections_cost_little(void **state)
             answered++;
     }
     of_it_http(t.port, "GET", "/healthz", NULL, NULL, &r);
-    long held = rss_kib(t.api);
+    long held = of_it_rss_kib(t.api);
     int still_open = 0;
     for (int i = 0; i < IDLE; i++)
         still_open += !is_closed(fd[i]);

@@ -216,6 +216,12 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
                  line + 13);
     if (strncasecmp(line, "Allow: ", 7) == 0)
         snprintf(resp->allow, sizeof(resp->allow), "%.63s", line + 7);
+    if (strncasecmp(line, "Content-Type: ", 14) == 0)
+        snprintf(resp->content_type, sizeof(resp->content_type), "%.127s",
+                 line + 14);
+    if (strncasecmp(line, "WWW-Authenticate: ", 18) == 0)
+        snprintf(resp->www_authenticate, sizeof(resp->www_authenticate),
+                 "%.127s", line + 18);
     return len;
 }
 

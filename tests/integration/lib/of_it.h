@@ -56,6 +56,8 @@ struct of_it_resp {
     char location[256];
     char allow[64];
     char retry_after[16];
+    char content_type[128];
+    char www_authenticate[128];
 };
 
 /**
