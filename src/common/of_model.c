@@ -35,6 +35,14 @@ int64_t of_time_now_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+int64_t of_time_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void of_time_format(int64_t micros, int frac, char out[40])
 {
     time_t sec = (time_t)(micros / 1000000);

@@ -60,6 +60,9 @@ int64_t of_time_parse_unix(const char *s);
 /** @returns microseconds since the epoch, now. */
 int64_t of_time_now_us(void);
 
+/** @returns microseconds on the monotonic clock (for intervals only). */
+int64_t of_time_mono_us(void);
+
 /* JSON bodies of CONTRACT §3; the caller owns the result (json_decref). */
 json_t *of_user_json(const struct of_user *u, int64_t version);
 json_t *of_order_json(const struct of_order *o, int64_t version);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "of_model.h"
+
 /* Version-guarded replace: KEYS[1] the hash, ARGV[1] the new version,
  * ARGV[2..] field, value pairs. Stale writes (an older event applied late,
  * say by a zombie worker) change nothing. */
@@ -48,14 +50,6 @@ struct of_redis {
     struct breaker *breaker; /* shared with the process's other handles */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The breaker of host:port, made if new; NULL when the table is full. */
 static struct breaker *breaker_of(const char *host, int port)
 {
@@ -82,7 +76,7 @@ static int breaker_admit(struct of_redis *r, struct of_err *err)
 
     if (until == 0)
         return OF_OK;
-    now = mono_ms();
+    now = (of_time_mono_us() / 1000);
     /* past the hold: the one who moves it on probes the server */
     if (now >= until && atomic_compare_exchange_strong(&b->until, &until,
                                                        now + BREAKER_HOLD_MS))
@@ -102,7 +96,7 @@ static void breaker_record(struct of_redis *r, int reached)
         if (atomic_load(&r->breaker->until) != 0)
             atomic_store(&r->breaker->until, 0);
     } else {
-        atomic_store(&r->breaker->until, mono_ms() + BREAKER_HOLD_MS);
+        atomic_store(&r->breaker->until, (of_time_mono_us() / 1000) + BREAKER_HOLD_MS);
     }
 }
 

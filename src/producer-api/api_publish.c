@@ -32,6 +32,7 @@
 #include "api.h"
 #include "of_kafka.h"
 #include "of_log.h"
+#include "of_model.h"
 
 /* Test builds: ORDERFLOW_FAULT=producer_fatal_on_reconnect makes the first
  * producer raise a fatal idempotence error (rd_kafka_test_fatal_error) when
@@ -76,14 +77,6 @@ struct api_producer {
     int64_t purged_queue_us, purged_inflight_us;
     int fault_fired; /* ready thread only */
 };
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void pending_add(struct api_producer *p, struct pub *pub)
 {
@@ -249,7 +242,7 @@ static int64_t oldest_sent_us(struct api_producer *p, rd_kafka_t *rk)
  * ones (POSSIBLY_PERSISTED). Their reports come from the next poll. */
 static void keep_budget(struct api_producer *p)
 {
-    int64_t now = mono_us(), oldest = oldest_sent_us(p, p->rk);
+    int64_t now = of_time_mono_us(), oldest = oldest_sent_us(p, p->rk);
     /* what answering takes after the report: resuming, the idempotency
      * record, a thousand connections on two threads */
     int64_t margin_us =
@@ -323,7 +316,7 @@ static void serve_retiring(struct api_producer *p)
     if (!p->retiring)
         return;
     rd_kafka_poll(p->retiring, 0);
-    if (rd_kafka_outq_len(p->retiring) > 0 && mono_us() < p->retire_until_us)
+    if (rd_kafka_outq_len(p->retiring) > 0 && of_time_mono_us() < p->retire_until_us)
         return;
     rd_kafka_t *old = p->retiring;
     p->retiring = NULL;
@@ -354,7 +347,7 @@ static void recreate(struct api_producer *p)
     rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                             RD_KAFKA_PURGE_F_NON_BLOCKING);
     p->retiring = old;
-    p->retire_until_us = mono_us() + 2000000;
+    p->retire_until_us = of_time_mono_us() + 2000000;
     of_info("Kafka producer recreated");
 }
 
@@ -489,7 +482,7 @@ int api_publish(struct api_req *req, const char *topic, const char *key,
     pub->req = req;
     pthread_rwlock_rdlock(&p->lock);
     pub->rk = p->rk;
-    pub->sent_us = mono_us();
+    pub->sent_us = of_time_mono_us();
     pending_add(p, pub); /* before producev: the report unlinks it */
     e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
                           RD_KAFKA_V_KEY(key, strlen(key)),

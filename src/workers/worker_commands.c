@@ -94,14 +94,6 @@ struct worker {
 
 typedef int (*step_fn)(struct worker *w, struct of_err *err);
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Between d/2 and d ms (xorshift64: no shared state, no locks). */
 static int jitter(struct worker *w, int d)
 {
@@ -313,10 +305,10 @@ static int with_retry(struct worker *w,
             break;
         attempts++;
         worker_metrics_retry(&w->wm, reason);
-        if (attempts == 1 || mono_us() - logged >= RETRY_LOG_MS * 1000LL) {
+        if (attempts == 1 || of_time_mono_us() - logged >= RETRY_LOG_MS * 1000LL) {
             of_warn("%s step failed (attempt %d), retrying with backoff: %s",
                     reason, attempts, err->msg);
-            logged = mono_us();
+            logged = of_time_mono_us();
         }
         rc = worker_consumer_wait(w->wc, jitter(w, delay), w->running, err);
         if (rc != OF_OK)
@@ -453,7 +445,7 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
     struct of_err err = {0};
     enum worker_outcome_label label = WORKER_OUT_APPLIED;
     char trace[OF_TRACE_ID_SIZE];
-    int64_t t0 = mono_us();
+    int64_t t0 = of_time_mono_us();
     int rc;
 
     w->rkm = rkm;
@@ -473,7 +465,7 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
         worker_metrics_consumed(&w->wm, w->msg.topic, w->msg.partition,
                                 rd_kafka_message_timestamp(rkm, &tstype));
         worker_metrics_command(&w->wm, w->msg.topic, label);
-        of_metrics_observe(w->wm.apply_seconds, (double)(mono_us() - t0) / 1e6);
+        of_metrics_observe(w->wm.apply_seconds, (double)(of_time_mono_us() - t0) / 1e6);
         of_metrics_set(w->wm.batch_size, 1);
     } else if (rc == OF_EAGAIN) {
         of_info("left the message for a later delivery: %s topic=%s "
@@ -496,7 +488,7 @@ static int setup(struct worker *w, struct of_err *err)
     const struct of_config *cfg = w->cfg;
     int rc;
 
-    w->seed = (uint64_t)mono_us() ^ ((uint64_t)getpid() << 32) ^ 1;
+    w->seed = (uint64_t)of_time_mono_us() ^ ((uint64_t)getpid() << 32) ^ 1;
     w->avro = of_avro_new(err);
     if (!w->avro)
         return err->rc;

@@ -9,6 +9,7 @@
 
 #include "of_kafka.h"
 #include "of_log.h"
+#include "of_model.h"
 
 /* Messages polled while paused come from partitions assigned during a
  * wait, one fetch's worth each at most; more than this means something is
@@ -44,14 +45,6 @@ struct worker_consumer {
                                  re-applied; 0: not due */
     int64_t reassigned_at;    /* when it was last re-applied */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the stash ---- */
 
@@ -371,7 +364,7 @@ static void reassign(struct worker_consumer *wc)
     int unassigned = 0;
 
     wc->reassign_at = 0;
-    wc->reassigned_at = now_ms();
+    wc->reassigned_at = (of_time_mono_us() / 1000);
     e = rd_kafka_assignment(wc->rk, &parts);
     if (e) {
         of_error("could not read the assignment to re-apply it: %s",
@@ -416,7 +409,7 @@ out:
 
 static void reassign_if_due(struct worker_consumer *wc)
 {
-    if (wc->reassign_at && now_ms() >= wc->reassign_at)
+    if (wc->reassign_at && (of_time_mono_us() / 1000) >= wc->reassign_at)
         reassign(wc);
 }
 
@@ -443,13 +436,13 @@ static int consumer_error(struct worker_consumer *wc,
     if ((rkm->err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
          rkm->err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE) &&
         !wc->reassign_at) {
-        int64_t at = now_ms() + REASSIGN_DELAY_MS;
+        int64_t at = (of_time_mono_us() / 1000) + REASSIGN_DELAY_MS;
         if (wc->reassigned_at && at < wc->reassigned_at + REASSIGN_EVERY_MS)
             at = wc->reassigned_at + REASSIGN_EVERY_MS;
         wc->reassign_at = at;
         of_warn("the committed offsets could not be fetched: re-applying "
                 "the assignment in %lld ms (librdkafka #5586)",
-                (long long)(at - now_ms()));
+                (long long)(at - (of_time_mono_us() / 1000)));
     }
     return OF_OK;
 }
@@ -521,7 +514,7 @@ int worker_consumer_wait(struct worker_consumer *wc,
                          volatile sig_atomic_t *running,
                          struct of_err *err)
 {
-    int64_t until = now_ms() + ms;
+    int64_t until = (of_time_mono_us() / 1000) + ms;
     int64_t left;
 
     if (!wc->paused)
@@ -529,7 +522,7 @@ int worker_consumer_wait(struct worker_consumer *wc,
     while (*running && !wc->held.lost && !wc->overflow) {
         rd_kafka_message_t *rkm;
 
-        left = until - now_ms();
+        left = until - (of_time_mono_us() / 1000);
         if (left <= 0)
             break;
         rkm = rd_kafka_consumer_poll(wc->rk,
@@ -589,7 +582,7 @@ out:
 void worker_consumer_lag(struct worker_consumer *wc)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
-    int64_t now = now_ms(), low, high;
+    int64_t now = (of_time_mono_us() / 1000), low, high;
 
     if (now - wc->lag_at < LAG_EVERY_MS)
         return;

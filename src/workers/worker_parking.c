@@ -17,6 +17,7 @@
 
 #include "of_db.h"
 #include "of_log.h"
+#include "of_model.h"
 
 #define RELOAD_EVERY_MS 5000
 #define CACHE_MAX       100000
@@ -43,14 +44,6 @@ struct worker_parking {
     struct cache c;
     int64_t loaded_at; /* monotonic ms of the last reload; -1: due now */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int cmp_parked(const void *a, const void *b)
 {
@@ -237,7 +230,7 @@ static int reload(struct worker_parking *pk, struct of_err *err)
         of_info("%zu parked key(s) on our topics", c.n);
     cache_release(&pk->c);
     pk->c = c;
-    pk->loaded_at = now_ms();
+    pk->loaded_at = (of_time_mono_us() / 1000);
     return OF_OK;
 }
 
@@ -317,7 +310,7 @@ int worker_parking_check(struct worker_parking *pk,
     int rc;
 
     behind[0] = '\0';
-    if (pk->loaded_at < 0 || now_ms() - pk->loaded_at >= RELOAD_EVERY_MS) {
+    if (pk->loaded_at < 0 || (of_time_mono_us() / 1000) - pk->loaded_at >= RELOAD_EVERY_MS) {
         rc = reload(pk, err);
         if (rc != OF_OK)
             return rc;

@@ -11,6 +11,7 @@
 
 #include "of_db.h"
 #include "of_log.h"
+#include "of_model.h"
 #include "of_readmodel.h"
 #include "of_redis.h"
 #include "of_uuid.h"
@@ -25,7 +26,6 @@ struct worker_reconcile {
     const struct of_config *cfg;
     struct worker_reconcile_metrics rm;
     struct of_redis *redis;
-    struct of_db *db; /* opened for a rebuild, closed after it */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;                   /* signalled by stop */
@@ -35,14 +35,6 @@ struct worker_reconcile {
     int64_t quiet_until; /* no "Redis down" line before this (mono ms) */
     int waiting;         /* another worker's lock was seen (logged once) */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int stopping(struct worker_reconcile *rc)
 {
@@ -105,7 +97,8 @@ static int rebuild(struct worker_reconcile *rc,
                    struct of_err *err)
 {
     struct of_readmodel_stats st;
-    int64_t t0 = mono_ms();
+    int64_t t0 = (of_time_mono_us() / 1000);
+    struct of_db *db;
     int held = 0, r;
 
     *done = 0;
@@ -119,20 +112,17 @@ static int rebuild(struct worker_reconcile *rc,
         return r;
     }
     rc->waiting = 0;
-    if (!rc->db)
-        rc->db = of_db_open(rc->cfg, err);
-    r = rc->db
-            ? of_readmodel_rebuild(rc->db, rc->redis, 0, &st, on_batch, rc, err)
-            : err->rc;
+    /* one connection a rebuild: an idle one would only time out */
+    db = of_db_open(rc->cfg, err);
+    r = db ? of_readmodel_rebuild(db, rc->redis, 0, &st, on_batch, rc, err)
+           : err->rc;
     if (r == OF_OK)
         r = of_readmodel_mark(rc->redis, rc->token, run_id, done, err);
     else
         of_readmodel_unlock(rc->redis, rc->token);
-    /* one connection a rebuild: an idle one would only time out */
-    of_db_close(rc->db);
-    rc->db = NULL;
+    of_db_close(db);
     if (r == OF_OK && *done) {
-        double s = (double)(mono_ms() - t0) / 1000;
+        double s = (double)((of_time_mono_us() / 1000) - t0) / 1000;
         of_metrics_add(rc->rm.rebuilds_done, 1);
         of_metrics_set(rc->rm.rebuild_seconds, s);
         of_info("read model rebuilt from MySQL for Redis run_id %s: %ld "
@@ -197,10 +187,10 @@ static void *run(void *arg)
         delay = !rebuilding                ? CHECK_MS
                 : delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                            : delay * 2;
-        if (rebuilding || mono_ms() >= rc->quiet_until) {
+        if (rebuilding || (of_time_mono_us() / 1000) >= rc->quiet_until) {
             of_warn("read model %s: %s; trying again in %d ms",
                     rebuilding ? "rebuild failed" : "check", err.msg, delay);
-            rc->quiet_until = mono_ms() + QUIET_LOG_MS;
+            rc->quiet_until = (of_time_mono_us() / 1000) + QUIET_LOG_MS;
         }
     } while (!nap(rc, delay));
     return NULL;
@@ -256,7 +246,6 @@ void worker_reconcile_stop(struct worker_reconcile *rc)
     pthread_join(rc->thread, NULL);
     pthread_cond_destroy(&rc->cv);
     pthread_mutex_destroy(&rc->mu);
-    of_db_close(rc->db);
     of_redis_destroy(rc->redis);
     free(rc);
 }
