@@ -145,11 +145,10 @@ json_t *of_cmd_status_json(const struct of_cmd_status *c)
 
 /* ---- Redis writes ---- */
 
-int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
-                            int64_t version, struct of_err *err)
+int of_model_redis_append_user(struct of_redis *r, const struct of_user *u,
+                               int64_t version, struct of_err *err)
 {
     char key[64], id[24], reg[40];
-    int applied;
 
     snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)u->user_id);
     snprintf(id, sizeof(id), "%lld", (long long)u->user_id);
@@ -158,16 +157,16 @@ int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
                        "registration_date", "is_banned", "avatar_url"};
     const char *v[] = {id,  u->email, u->username, reg,
                        u->is_banned ? "true" : "false", u->avatar_url};
-    return of_redis_put_versioned(r, key, version, f, v,
-                                  u->has_avatar_url ? 6 : 5, &applied, err);
+    return of_redis_append_versioned(r, key, version, f, v,
+                                     u->has_avatar_url ? 6 : 5, err);
 }
 
-int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
-                             int64_t version, struct of_err *err)
+int of_model_redis_append_order(struct of_redis *r, const struct of_order *o,
+                                int64_t version, struct of_err *err)
 {
     char key[64], id[24], uid[24], created[40], updated[40], score[24];
     char amount[OF_MONEY_STR_SIZE];
-    int applied, rc;
+    int rc;
 
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)o->order_id);
     snprintf(id, sizeof(id), "%lld", (long long)o->order_id);
@@ -185,7 +184,7 @@ int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
                        amount,
                        created,
                        updated};
-    rc = of_redis_put_versioned(r, key, version, f, v, 7, &applied, err);
+    rc = of_redis_append_versioned(r, key, version, f, v, 7, err);
     if (rc != OF_OK)
         return rc;
     /* ZADD is idempotent: the same member with the same score */
@@ -194,11 +193,23 @@ int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
     snprintf(score, sizeof(score), "%lld",
              (long long)(o->created_at / 1000000));
     const char *argv[] = {"ZADD", key, score, id};
-    redisReply *reply = of_redis_command(r, 4, argv, NULL, err);
-    if (!reply)
-        return err->rc;
-    freeReplyObject(reply);
-    return OF_OK;
+    return of_redis_append(r, 4, argv, NULL, err);
+}
+
+int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
+                            int64_t version, struct of_err *err)
+{
+    int rc = of_model_redis_append_user(r, u, version, err);
+
+    return rc == OF_OK ? of_redis_flush(r, err) : rc;
+}
+
+int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
+                             int64_t version, struct of_err *err)
+{
+    int rc = of_model_redis_append_order(r, o, version, err);
+
+    return rc == OF_OK ? of_redis_flush(r, err) : rc;
 }
 
 /* KEYS[1] the hash, ARGV[1] ttl, ARGV[2] only-if-absent, ARGV[3..] pairs */
@@ -211,11 +222,12 @@ static const char put_cmd_lua[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[1])\n"
     "return 1\n";
 
-int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
-                           int only_if_absent, int ttl_s, struct of_err *err)
+int of_model_redis_append_cmd(struct of_redis *r,
+                              const struct of_cmd_status *c,
+                              int only_if_absent, int ttl_s,
+                              struct of_err *err)
 {
     char key[80], ttl[16], rid[24], acc[40], done[40];
-    redisReply *reply;
 
     snprintf(key, sizeof(key), "orderflow:command:%s", c->command_id);
     snprintf(ttl, sizeof(ttl), "%d", ttl_s);
@@ -246,12 +258,16 @@ int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
                           acc,
                           "completed_at",
                           c->completed_at ? done : ""};
-    reply = of_redis_command(r, (int)(sizeof(argv) / sizeof(argv[0])), argv,
-                             NULL, err);
-    if (!reply)
-        return err->rc;
-    freeReplyObject(reply);
-    return OF_OK;
+    return of_redis_append(r, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+                           NULL, err);
+}
+
+int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
+                           int only_if_absent, int ttl_s, struct of_err *err)
+{
+    int rc = of_model_redis_append_cmd(r, c, only_if_absent, ttl_s, err);
+
+    return rc == OF_OK ? of_redis_flush(r, err) : rc;
 }
 
 /* ---- Redis reads ---- */

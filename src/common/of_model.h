@@ -80,6 +80,16 @@ int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
  */
 int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
                            int only_if_absent, int ttl_s, struct of_err *err);
+/* The same writes queued on a pipeline (of_redis_append(): nothing is sent
+ * until of_redis_flush()). */
+int of_model_redis_append_user(struct of_redis *r, const struct of_user *u,
+                               int64_t version, struct of_err *err);
+int of_model_redis_append_order(struct of_redis *r, const struct of_order *o,
+                                int64_t version, struct of_err *err);
+int of_model_redis_append_cmd(struct of_redis *r,
+                              const struct of_cmd_status *c,
+                              int only_if_absent, int ttl_s,
+                              struct of_err *err);
 /**
  * @returns OF_OK with *found 0 or 1; OF_EAGAIN when Redis is unreachable
  *          (read MySQL instead); OF_EINVAL when the hash is malformed.

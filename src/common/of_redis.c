@@ -48,6 +48,7 @@ struct of_redis {
     char password[256];
     struct timeval timeout;
     struct breaker *breaker; /* shared with the process's other handles */
+    int pending;             /* appended, replies not read yet */
 };
 
 /* The breaker of host:port, made if new; NULL when the table is full. */
@@ -123,6 +124,7 @@ static void drop(struct of_redis *r)
         redisFree(r->c);
         r->c = NULL;
     }
+    r->pending = 0;
 }
 
 void of_redis_destroy(struct of_redis *r)
@@ -167,6 +169,11 @@ redisReply *of_redis_command(struct of_redis *r, int argc, const char **argv,
 {
     redisReply *reply;
 
+    if (r->pending) {
+        of_err_set(err, OF_EFATAL, "Redis: %d pipelined commands not flushed",
+                   r->pending);
+        return NULL;
+    }
     if (breaker_admit(r, err) != OF_OK)
         return NULL;
     if (!r->c && connect_now(r, err) != OF_OK) {
@@ -204,19 +211,19 @@ int of_redis_ping(struct of_redis *r, struct of_err *err)
               : of_err_set(err, OF_EAGAIN, "Redis PING: unexpected answer");
 }
 
-int of_redis_put_versioned(struct of_redis *r, const char *key,
-                           int64_t version, const char *const *fields,
-                           const char *const *values, int n, int *applied,
-                           struct of_err *err)
+/* The EVAL of put_versioned_lua into \p argv (room for 64) and \p ver
+ * (24 bytes). @returns argc, or -1 with \p err. */
+static int versioned_argv(const char **argv, char *ver, const char *key,
+                          int64_t version, const char *const *fields,
+                          const char *const *values, int n, struct of_err *err)
 {
-    const char *argv[64];
-    char ver[24];
     int argc = 0;
-    redisReply *reply;
 
-    if (n > 28)
-        return of_err_set(err, OF_EFATAL, "too many hash fields: %d", n);
-    snprintf(ver, sizeof(ver), "%lld", (long long)version);
+    if (n > 28) {
+        of_err_set(err, OF_EFATAL, "too many hash fields: %d", n);
+        return -1;
+    }
+    snprintf(ver, 24, "%lld", (long long)version);
     argv[argc++] = "EVAL";
     argv[argc++] = put_versioned_lua;
     argv[argc++] = "1";
@@ -226,11 +233,93 @@ int of_redis_put_versioned(struct of_redis *r, const char *key,
         argv[argc++] = fields[i];
         argv[argc++] = values[i];
     }
+    return argc;
+}
+
+int of_redis_put_versioned(struct of_redis *r, const char *key,
+                           int64_t version, const char *const *fields,
+                           const char *const *values, int n, int *applied,
+                           struct of_err *err)
+{
+    const char *argv[64];
+    char ver[24];
+    redisReply *reply;
+    int argc = versioned_argv(argv, ver, key, version, fields, values, n, err);
+
+    if (argc < 0)
+        return err->rc;
     reply = of_redis_command(r, argc, argv, NULL, err);
     if (!reply)
         return err->rc;
     *applied = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
     freeReplyObject(reply);
+    return OF_OK;
+}
+
+int of_redis_append_versioned(struct of_redis *r, const char *key,
+                              int64_t version, const char *const *fields,
+                              const char *const *values, int n,
+                              struct of_err *err)
+{
+    const char *argv[64];
+    char ver[24];
+    int argc = versioned_argv(argv, ver, key, version, fields, values, n, err);
+
+    if (argc < 0)
+        return err->rc;
+    return of_redis_append(r, argc, argv, NULL, err);
+}
+
+int of_redis_append(struct of_redis *r, int argc, const char **argv,
+                    const size_t *lens, struct of_err *err)
+{
+    if (!r->c) {
+        if (breaker_admit(r, err) != OF_OK)
+            return err->rc;
+        if (connect_now(r, err) != OF_OK) {
+            breaker_record(r, err->rc != OF_EAGAIN);
+            return err->rc;
+        }
+    }
+    if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
+        of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s", r->host,
+                   r->port, r->c->errstr);
+        drop(r); /* and the commands queued before this one */
+        return OF_EAGAIN;
+    }
+    r->pending++;
+    return OF_OK;
+}
+
+int of_redis_flush(struct of_redis *r, struct of_err *err)
+{
+    int n = r->pending, rc = OF_OK;
+    char first[256] = "";
+
+    r->pending = 0;
+    for (int i = 0; i < n; i++) {
+        void *p = NULL;
+        redisReply *reply;
+
+        if (redisGetReply(r->c, &p) != REDIS_OK || !p) {
+            of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s",
+                       r->host, r->port, r->c->errstr);
+            drop(r); /* the replies not read yet go with it */
+            breaker_record(r, 0);
+            return OF_EAGAIN;
+        }
+        reply = p;
+        if (reply->type == REDIS_REPLY_ERROR && rc == OF_OK) {
+            rc = OF_EINVAL;
+            snprintf(first, sizeof(first), "%s", reply->str);
+        }
+        freeReplyObject(reply);
+    }
+    if (n > 0)
+        breaker_record(r, 1);
+    if (rc != OF_OK)
+        return of_err_set(err, rc, "Redis answered a pipelined command: %s",
+                          first);
     return OF_OK;
 }
 

@@ -46,6 +46,27 @@ void of_redis_destroy(struct of_redis *r);
 redisReply *of_redis_command(struct of_redis *r, int argc, const char **argv,
                              const size_t *lens, struct of_err *err);
 
+/*
+ * Pipelining: of_redis_append() queues commands, of_redis_flush() sends
+ * them in one write and reads every reply, so n commands cost one round
+ * trip. No other call may come between them.
+ */
+
+/**
+ * @brief Queue one command (connecting first if need be).
+ * @returns OF_OK; OF_EAGAIN (unreachable: what was queued is dropped).
+ */
+int of_redis_append(struct of_redis *r, int argc, const char **argv,
+                    const size_t *lens, struct of_err *err);
+
+/**
+ * @brief Send the queued commands and read all their replies.
+ * @returns OF_OK; OF_EAGAIN (connection failed or timed out); OF_EINVAL
+ *          (a command was answered with an error: the first one's text is
+ *          in \p err, the others were still run).
+ */
+int of_redis_flush(struct of_redis *r, struct of_err *err);
+
 /** @returns OF_OK if PING answers PONG. */
 int of_redis_ping(struct of_redis *r, struct of_err *err);
 
@@ -59,6 +80,12 @@ int of_redis_put_versioned(struct of_redis *r, const char *key,
                            int64_t version, const char *const *fields,
                            const char *const *values, int n, int *applied,
                            struct of_err *err);
+
+/** @brief of_redis_put_versioned(), queued (of_redis_append()). */
+int of_redis_append_versioned(struct of_redis *r, const char *key,
+                              int64_t version, const char *const *fields,
+                              const char *const *values, int n,
+                              struct of_err *err);
 
 /**
  * @returns the server's run_id (INFO server) into \p out; it changes when

@@ -25,11 +25,6 @@
 #include "of_money.h"
 #include "of_uuid.h"
 
-/* commands.trace_id and outbox.trace_id are VARCHAR(128) (schemas/sql/003)
- * and a command's trace id has at most OF_TRACE_ID_MAX = 128 bytes, so the
- * columns keep all of it; the cut (before a UTF-8 continuation byte, so it
- * stays valid) only guards against the two limits drifting apart. */
-#define TRACE_COL_MAX 128
 
 struct worker_apply *worker_apply_new(struct worker_sql *db,
                                       const struct of_avro *avro)
@@ -45,6 +40,9 @@ struct worker_apply *worker_apply_new(struct worker_sql *db,
 
 void worker_apply_destroy(struct worker_apply *wa)
 {
+    if (!wa)
+        return;
+    apply_batch_destroy(wa->batch);
     free(wa);
 }
 
@@ -188,7 +186,7 @@ static int user_from_row(const struct worker_sql_row *row,
     return OF_OK;
 }
 
-static int order_from_row(const struct worker_sql_row *row,
+int apply_order_from_row(const struct worker_sql_row *row,
                           struct of_order *o,
                           int64_t *version)
 {
@@ -252,7 +250,7 @@ int apply_read_order(struct worker_apply *wa,
     *found = rc == OF_OK && row.found;
     if (!*found)
         return rc;
-    if (order_from_row(&row, &out->order, &out->order_version) != OF_OK)
+    if (apply_order_from_row(&row, &out->order, &out->order_version) != OF_OK)
         return of_err_set(err, OF_EINVAL,
                           "order %lld in MySQL cannot be shown: bad type, "
                           "status or amount",
@@ -263,26 +261,54 @@ int apply_read_order(struct worker_apply *wa,
 
 /* ---- outbox ---- */
 
+void apply_outbox_params(const struct apply_cmd *c,
+                         const struct apply_event *ev,
+                         struct apply_row_text *t,
+                         struct of_db_param p[APPLY_OUTBOX_PARAMS])
+{
+    clip_utf8(t->trace, TRACE_COL_MAX, c->trace_id);
+    p[0] = OF_DB_S(ev->aggtype);
+    p[1] = OF_DB_S(ev->aggid);
+    p[2] = OF_DB_S(ev->type);
+    p[3] = OF_DB_B(ev->payload, ev->len);
+    p[4] = OF_DB_S(ev->event_id);
+    p[5] = OF_DB_I(ev->version);
+    p[6] = OF_DB_S(c->command_id);
+    p[7] = OF_DB_S(t->trace);
+}
+
+/* Writes the event's outbox row now, or keeps it in wa->defer for the
+ * batch to write (worker_apply_batch.c). Takes \p payload either way. */
 static int outbox_insert(struct worker_apply *wa,
                          const char *aggtype,
                          int64_t aggid,
                          const char *type,
-                         const void *payload,
+                         void *payload,
                          size_t len,
                          const char *event_id,
                          int64_t version,
                          struct of_err *err)
 {
-    char id[24], trace[TRACE_COL_MAX + 1];
+    struct apply_event local, *ev = wa->defer ? wa->defer : &local;
+    struct of_db_param p[APPLY_OUTBOX_PARAMS];
+    struct apply_row_text t;
+    int rc;
 
-    snprintf(id, sizeof(id), "%lld", (long long)aggid);
-    clip_utf8(trace, TRACE_COL_MAX, wa->c->trace_id);
-    const struct of_db_param p[] = {
-        OF_DB_S(aggtype),           OF_DB_S(id),       OF_DB_S(type),
-        OF_DB_B(payload, len),      OF_DB_S(event_id), OF_DB_I(version),
-        OF_DB_S(wa->c->command_id), OF_DB_S(trace),
-    };
-    return worker_sql_run(wa->db, WSQL_OUTBOX_INSERT, p, 8, NULL, NULL, err);
+    ev->set = 1;
+    ev->aggtype = aggtype;
+    snprintf(ev->aggid, sizeof(ev->aggid), "%lld", (long long)aggid);
+    ev->type = type;
+    ev->payload = payload;
+    ev->len = len;
+    snprintf(ev->event_id, sizeof(ev->event_id), "%s", event_id);
+    ev->version = version;
+    if (wa->defer)
+        return OF_OK;
+    apply_outbox_params(wa->c, ev, &t, p);
+    rc = worker_sql_run(wa->db, WSQL_OUTBOX_INSERT, p, APPLY_OUTBOX_PARAMS,
+                        NULL, NULL, err);
+    free(payload);
+    return rc;
 }
 
 int apply_user_event(struct worker_apply *wa,
@@ -303,12 +329,13 @@ int apply_user_event(struct worker_apply *wa,
     snprintf(ev->trace_id, sizeof(ev->trace_id), "%s", wa->c->trace_id);
     ev->user = wa->out->user;
     rc = of_avro_encode_user_event(wa->avro, ev, &payload, &len, err);
-    if (rc == OF_OK)
-        rc = outbox_insert(wa, "user", ev->user.user_id,
-                           of_avro_user_event_type_name(type), payload, len,
-                           ev->event_id, ev->version, err);
-    free(payload);
-    return rc;
+    if (rc != OF_OK) {
+        free(payload);
+        return rc;
+    }
+    return outbox_insert(wa, "user", ev->user.user_id,
+                         of_avro_user_event_type_name(type), payload, len,
+                         ev->event_id, ev->version, err);
 }
 
 int apply_order_event(struct worker_apply *wa,
@@ -329,52 +356,62 @@ int apply_order_event(struct worker_apply *wa,
     snprintf(ev->trace_id, sizeof(ev->trace_id), "%s", wa->c->trace_id);
     ev->order = wa->out->order;
     rc = of_avro_encode_order_event(wa->avro, ev, &payload, &len, err);
-    if (rc == OF_OK)
-        rc = outbox_insert(wa, "order", ev->order.order_id,
-                           of_avro_order_event_type_name(type), payload, len,
-                           ev->event_id, ev->version, err);
-    free(payload);
-    return rc;
+    if (rc != OF_OK) {
+        free(payload);
+        return rc;
+    }
+    return outbox_insert(wa, "order", ev->order.order_id,
+                         of_avro_order_event_type_name(type), payload, len,
+                         ev->event_id, ev->version, err);
 }
 
 /* ---- the commands row ---- */
+
+void apply_command_params(const struct apply_cmd *c,
+                          const struct worker_outcome *out,
+                          const struct worker_msg *msg,
+                          struct apply_row_text *t,
+                          struct of_db_param p[APPLY_CMD_PARAMS])
+{
+    const struct of_cmd_status *st = &out->cmd;
+    int rejected = st->status == OF_CMD_REJECTED;
+
+    worker_sql_time(st->accepted_at, t->accepted);
+    worker_sql_time(st->completed_at, t->completed);
+    clip_utf8(t->trace, TRACE_COL_MAX, c->trace_id);
+    p[0] = OF_DB_S(st->command_id);
+    p[1] = OF_DB_S(c->command_type);
+    p[2] = OF_DB_S(of_cmd_status_name(st->status));
+    p[3] = OF_DB_S(st->resource_type);
+    /* commands.resource_id is INT: an id past it names nothing that can
+     * exist (a rejection), so the row says none */
+    p[4] = st->resource_id > 0 && st->resource_id <= INT32_MAX
+               ? OF_DB_I(st->resource_id)
+               : OF_DB_NULLP;
+    p[5] = rejected ? OF_DB_S(st->error_code) : OF_DB_NULLP;
+    p[6] = rejected ? OF_DB_S(st->error_message) : OF_DB_NULLP;
+    p[7] = OF_DB_S(st->actor_id);
+    p[8] = OF_DB_S(t->trace);
+    p[9] = OF_DB_S(t->accepted);
+    p[10] = OF_DB_S(t->completed);
+    p[11] = OF_DB_S(msg->topic);
+    p[12] = OF_DB_I(msg->partition);
+    p[13] = OF_DB_I(msg->offset);
+    p[14] = OF_DB_B(c->sha256, 32);
+}
 
 /* Inserts the commands row; *dup is set when a duplicate of this command
  * committed its row first (a zombie worker, a concurrent replay). */
 static int insert_command(struct worker_apply *wa, int *dup, struct of_err *err)
 {
-    const struct of_cmd_status *st = &wa->out->cmd;
-    const struct worker_msg *msg = wa->msg;
-    char accepted[WSQL_TIME_SIZE], completed[WSQL_TIME_SIZE];
-    char trace[TRACE_COL_MAX + 1];
-    int rejected = st->status == OF_CMD_REJECTED, rc;
+    struct of_db_param p[APPLY_CMD_PARAMS];
+    struct apply_row_text t;
+    int rc;
 
-    worker_sql_time(st->accepted_at, accepted);
-    worker_sql_time(st->completed_at, completed);
-    clip_utf8(trace, TRACE_COL_MAX, wa->c->trace_id);
-    const struct of_db_param p[] = {
-        OF_DB_S(st->command_id),
-        OF_DB_S(wa->c->command_type),
-        OF_DB_S(of_cmd_status_name(st->status)),
-        OF_DB_S(st->resource_type),
-        /* commands.resource_id is INT: an id past it names nothing that
-         * can exist (a rejection), so the row says none */
-        st->resource_id > 0 && st->resource_id <= INT32_MAX
-            ? OF_DB_I(st->resource_id)
-            : OF_DB_NULLP,
-        rejected ? OF_DB_S(st->error_code) : OF_DB_NULLP,
-        rejected ? OF_DB_S(st->error_message) : OF_DB_NULLP,
-        OF_DB_S(st->actor_id),
-        OF_DB_S(trace),
-        OF_DB_S(accepted),
-        OF_DB_S(completed),
-        OF_DB_S(msg->topic),
-        OF_DB_I(msg->partition),
-        OF_DB_I(msg->offset),
-        OF_DB_B(wa->c->sha256, 32),
-    };
+    apply_command_params(wa->c, wa->out, wa->msg, &t, p);
     *dup = 0;
-    rc = worker_sql_run(wa->db, WSQL_CMD_INSERT, p, 15, NULL, NULL, err);
+    rc = worker_sql_run(wa->db, WSQL_CMD_INSERT, p, APPLY_CMD_PARAMS, NULL,
+                        NULL, err);
     if (rc == OF_EINVAL && worker_sql_errno(wa->db) == ER_DUP_ENTRY) {
         *dup = 1;
         return OF_OK;
@@ -419,7 +456,7 @@ static int load_done(struct worker_apply *wa,
 }
 
 /* The dedupe lookup; *found is set if the command was applied before. */
-static int find_done(struct worker_apply *wa, int *found, struct of_err *err)
+int apply_find_done(struct worker_apply *wa, int *found, struct of_err *err)
 {
     struct worker_sql_row row;
     int rc;
@@ -441,7 +478,7 @@ static int reread_done(struct worker_apply *wa, struct of_err *err)
 
     rc = worker_sql_begin(wa->db, err);
     if (rc == OF_OK)
-        rc = find_done(wa, &found, err);
+        rc = apply_find_done(wa, &found, err);
     worker_sql_rollback(wa->db);
     if (rc == OF_OK && !found)
         rc = of_err_set(err, OF_EAGAIN,
@@ -451,7 +488,7 @@ static int reread_done(struct worker_apply *wa, struct of_err *err)
     return rc;
 }
 
-static void outcome_init(struct worker_apply *wa)
+void apply_outcome_init(struct worker_apply *wa)
 {
     const struct apply_cmd *c = wa->c;
     struct of_cmd_status *st = &wa->out->cmd;
@@ -481,10 +518,10 @@ int apply_run(struct worker_apply *wa,
     wa->msg = msg;
     wa->out = out;
     wa->now = of_time_now_us();
-    outcome_init(wa);
+    apply_outcome_init(wa);
     rc = worker_sql_begin(wa->db, err);
     if (rc == OF_OK)
-        rc = find_done(wa, &found, err);
+        rc = apply_find_done(wa, &found, err);
     if (rc == OF_OK && !found) {
         rc = fn(wa, cmd, err);
         if (rc == OF_OK)
@@ -498,7 +535,7 @@ int apply_run(struct worker_apply *wa,
     /* a duplicate, or a failure: nothing of ours may stay */
     worker_sql_rollback(wa->db);
     if (rc == OF_OK && dup) {
-        outcome_init(wa);
+        apply_outcome_init(wa);
         rc = reread_done(wa, err);
     }
     return rc;

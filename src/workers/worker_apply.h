@@ -87,4 +87,33 @@ int worker_apply_order(struct worker_apply *wa,
                        struct worker_outcome *out,
                        struct of_err *err);
 
+/* One command of a batch (worker_apply_batch()). */
+struct worker_batch_cmd {
+    struct worker_msg msg;
+    int is_user;
+    const struct of_user_cmd *user;   /* is_user */
+    const struct of_order_cmd *order; /* !is_user */
+    struct worker_outcome *out;
+};
+
+/**
+ * @brief Apply \p n commands in one transaction, with the effect of
+ *        worker_apply_user() / worker_apply_order() called on each in turn
+ *        (business rejections included: they commit with the others), but
+ *        a few statements for the whole batch: one dedupe lookup, creates'
+ *        users share-locked together, creates' orders and every outbox and
+ *        commands row written by multi-row INSERTs.
+ * @returns OF_OK: committed, every out filled (duplicates read back). Any
+ *          other result: rolled back, nothing written; the caller applies
+ *          the commands one by one instead, which finds out which one
+ *          fails and how (a value MySQL refuses, a duplicate racing us, a
+ *          command id twice in the batch, order ids a multi-row INSERT did
+ *          not get consecutively, MySQL down).
+ * @locality the worker's thread.
+ */
+int worker_apply_batch(struct worker_apply *wa,
+                       const struct worker_batch_cmd *cmds,
+                       int n,
+                       struct of_err *err);
+
 #endif

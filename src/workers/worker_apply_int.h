@@ -24,6 +24,35 @@ struct apply_cmd {
     const unsigned char *sha256; /* 32 bytes: the content hash (below) */
 };
 
+/* commands.trace_id and outbox.trace_id are VARCHAR(128) (schemas/sql/003)
+ * and a command's trace id has at most OF_TRACE_ID_MAX = 128 bytes, so the
+ * columns keep all of it; the cut (before a UTF-8 continuation byte, so it
+ * stays valid) only guards against the two limits drifting apart. */
+#define TRACE_COL_MAX 128
+
+#define APPLY_CMD_PARAMS    15 /* the ?s of a commands row */
+#define APPLY_OUTBOX_PARAMS 8  /* the ?s of an outbox row */
+
+/* A command's outbox event (each applied command has one at most). */
+struct apply_event {
+    int set;
+    const char *aggtype, *type; /* static strings */
+    char aggid[24];
+    void *payload; /* malloc'd Avro */
+    size_t len;
+    char event_id[OF_UUID_SIZE];
+    int64_t version;
+};
+
+/* The text a commands or outbox row's parameters point at. */
+struct apply_row_text {
+    char trace[TRACE_COL_MAX + 1];
+    char accepted[WSQL_TIME_SIZE], completed[WSQL_TIME_SIZE];
+};
+
+struct apply_batch; /* worker_apply_batch.c */
+void apply_batch_destroy(struct apply_batch *b);
+
 /* Room for the canonical form of any command: every string fits its buffer
  * in struct of_user_cmd / of_order_cmd, plus a few bytes per field. */
 #define APPLY_HASH_BUF 16384
@@ -40,6 +69,10 @@ struct worker_apply {
         struct of_user_event user;
         struct of_order_event order;
     } ev;
+    /* NULL: write the outbox row at once; else keep the event here for
+     * the batch to write with the others (worker_apply_batch.c) */
+    struct apply_event *defer;
+    struct apply_batch *batch; /* the batch path's scratch, made on use */
     /* the canonical form being hashed (apply_hash_*) */
     unsigned char hbuf[APPLY_HASH_BUF];
     size_t hn;
@@ -106,6 +139,50 @@ int apply_read_order(struct worker_apply *wa,
                      int64_t id,
                      int *found,
                      struct of_err *err);
+
+/** @brief The parameters of \p c's commands row (WSQL_CMD_INSERT). */
+void apply_command_params(const struct apply_cmd *c,
+                          const struct worker_outcome *out,
+                          const struct worker_msg *msg,
+                          struct apply_row_text *t,
+                          struct of_db_param p[APPLY_CMD_PARAMS]);
+/** @brief The parameters of event \p ev's outbox row (WSQL_OUTBOX_INSERT). */
+void apply_outbox_params(const struct apply_cmd *c,
+                         const struct apply_event *ev,
+                         struct apply_row_text *t,
+                         struct of_db_param p[APPLY_OUTBOX_PARAMS]);
+
+/** @brief wa->out for wa->c: applied, as of wa->now, nothing else known. */
+void apply_outcome_init(struct worker_apply *wa);
+
+/**
+ * @brief The dedupe lookup of wa->c: *found is set if the command was
+ *        applied (or rejected) before, and wa->out then says how, with its
+ *        resource's snapshot as MySQL holds it now.
+ */
+int apply_find_done(struct worker_apply *wa, int *found, struct of_err *err);
+
+/** @brief An orders row (WSQL_ORDER_GET's columns) as a snapshot. */
+int apply_order_from_row(const struct worker_sql_row *row,
+                         struct of_order *o,
+                         int64_t *version);
+
+/**
+ * @brief The content hash and the commands-row fields of a command.
+ * @param sha256 receives the hash; \p c points into it and into \p cmd.
+ */
+void apply_user_cmd_fields(struct worker_apply *wa,
+                           const struct of_user_cmd *cmd,
+                           unsigned char sha256[32],
+                           struct apply_cmd *c);
+void apply_order_cmd_fields(struct worker_apply *wa,
+                            const struct of_order_cmd *cmd,
+                            unsigned char sha256[32],
+                            struct apply_cmd *c);
+
+/** @returns the handler of a command (runs inside the frame). */
+apply_fn apply_user_handler(const struct of_user_cmd *cmd);
+apply_fn apply_order_handler(const struct of_order_cmd *cmd);
 
 /**
  * @brief Write event \p type of the snapshot in wa->out (its version is the

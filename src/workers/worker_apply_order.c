@@ -157,16 +157,13 @@ static void hash_cmd(struct worker_apply *wa,
     apply_hash_end(wa, out);
 }
 
-int worker_apply_order(struct worker_apply *wa,
-                       const struct worker_msg *msg,
-                       const struct of_order_cmd *cmd,
-                       struct worker_outcome *out,
-                       struct of_err *err)
+void apply_order_cmd_fields(struct worker_apply *wa,
+                            const struct of_order_cmd *cmd,
+                            unsigned char sha256[32],
+                            struct apply_cmd *c)
 {
-    unsigned char sha256[32];
-
     hash_cmd(wa, cmd, sha256);
-    const struct apply_cmd c = {
+    *c = (struct apply_cmd){
         .command_id = cmd->command_id,
         .command_type = of_avro_order_cmd_type_name(cmd->type),
         .resource_type = "order",
@@ -175,8 +172,22 @@ int worker_apply_order(struct worker_apply *wa,
         .issued_at = cmd->issued_at,
         .sha256 = sha256,
     };
+}
 
-    return apply_run(wa, &c,
-                     cmd->type == OF_CREATE_ORDER ? create_order : move_order,
-                     cmd, msg, out, err);
+apply_fn apply_order_handler(const struct of_order_cmd *cmd)
+{
+    return cmd->type == OF_CREATE_ORDER ? create_order : move_order;
+}
+
+int worker_apply_order(struct worker_apply *wa,
+                       const struct worker_msg *msg,
+                       const struct of_order_cmd *cmd,
+                       struct worker_outcome *out,
+                       struct of_err *err)
+{
+    unsigned char sha256[32];
+    struct apply_cmd c;
+
+    apply_order_cmd_fields(wa, cmd, sha256, &c);
+    return apply_run(wa, &c, apply_order_handler(cmd), cmd, msg, out, err);
 }

@@ -113,16 +113,13 @@ static void hash_cmd(struct worker_apply *wa,
     apply_hash_end(wa, out);
 }
 
-int worker_apply_user(struct worker_apply *wa,
-                      const struct worker_msg *msg,
-                      const struct of_user_cmd *cmd,
-                      struct worker_outcome *out,
-                      struct of_err *err)
+void apply_user_cmd_fields(struct worker_apply *wa,
+                           const struct of_user_cmd *cmd,
+                           unsigned char sha256[32],
+                           struct apply_cmd *c)
 {
-    unsigned char sha256[32];
-
     hash_cmd(wa, cmd, sha256);
-    const struct apply_cmd c = {
+    *c = (struct apply_cmd){
         .command_id = cmd->command_id,
         .command_type = of_avro_user_cmd_type_name(cmd->type),
         .resource_type = "user",
@@ -131,8 +128,22 @@ int worker_apply_user(struct worker_apply *wa,
         .issued_at = cmd->issued_at,
         .sha256 = sha256,
     };
+}
 
-    return apply_run(wa, &c,
-                     cmd->type == OF_REGISTER_USER ? register_user : set_banned,
-                     cmd, msg, out, err);
+apply_fn apply_user_handler(const struct of_user_cmd *cmd)
+{
+    return cmd->type == OF_REGISTER_USER ? register_user : set_banned;
+}
+
+int worker_apply_user(struct worker_apply *wa,
+                      const struct worker_msg *msg,
+                      const struct of_user_cmd *cmd,
+                      struct worker_outcome *out,
+                      struct of_err *err)
+{
+    unsigned char sha256[32];
+    struct apply_cmd c;
+
+    apply_user_cmd_fields(wa, cmd, sha256, &c);
+    return apply_run(wa, &c, apply_user_handler(cmd), cmd, msg, out, err);
 }

@@ -1,10 +1,14 @@
 /*
- * worker_commands: the command worker's loop. One message at a time:
+ * worker_commands: the command worker's loop. What one poll round brings
+ * (up to [worker] batch_max messages) goes, in order, as batches:
  *
- *   decode -> MySQL transaction (worker_apply) -> Redis read model and
- *   PUBLISH orderflow:command-done -> commit the offset
+ *   decode -> one MySQL transaction (worker_apply_batch) -> one Redis
+ *   pipeline: read model and PUBLISH orderflow:command-done -> one commit
+ *   of the offsets
  *
- * The offset is committed last, so a crash anywhere before it means a
+ * and, for any message a batch cannot take (it fails a check, or MySQL did
+ * not take its batch whole), one message at a time (handle()): the same
+ * steps, each retried as below. The offset is committed last, so a crash anywhere before it means a
  * redelivery, which the dedupe row turns into a no-op in MySQL and a
  * catch-up of Redis (worker_apply reads back a duplicate's outcome).
  *
@@ -65,6 +69,18 @@
 #define REDIS_RETRY_MAX_MS 2000 /* the Redis step's backoff cap (above) */
 #define DONE_CHANNEL       "orderflow:command-done" /* api_wait.c listens */
 
+/* A message and what was made of it. */
+struct item {
+    const rd_kafka_message_t *rkm;
+    struct worker_msg msg;
+    int is_user;
+    union {
+        struct of_user_cmd user;
+        struct of_order_cmd order;
+    } cmd;
+    struct worker_outcome out;
+};
+
 struct worker {
     const struct of_config *cfg;
     volatile sig_atomic_t *running;
@@ -78,15 +94,12 @@ struct worker {
     struct worker_parking *parking;
     unsigned int assignments; /* worker_consumer_assignments() last seen */
     uint64_t seed;            /* backoff jitter */
-    /* the message in hand; reset by each handle() */
-    const rd_kafka_message_t *rkm;
-    struct worker_msg msg;
-    int is_user;
-    union {
-        struct of_user_cmd user;
-        struct of_order_cmd order;
-    } cmd;
-    struct worker_outcome out;
+    struct item *it;  /* the message in hand: &one, or one of items */
+    struct item one;  /* handle()'s */
+    struct item *items; /* a batch's, [worker] batch_max of them */
+    rd_kafka_message_t **polled;     /* what one poll round got */
+    const rd_kafka_message_t **done; /* a batch's, to commit */
+    struct worker_batch_cmd *bcmds;
     char reason[256]; /* why it is being dead-lettered */
     char behind[48];  /* "P:O" of the parker when the key is parked, or "" */
     int no_park;      /* an envelope error: dead-letter without parking */
@@ -108,7 +121,7 @@ static int jitter(struct worker *w, int d)
 /* Is the message's key parked? Sets w->behind. Keyless messages never are. */
 static int step_parked(struct worker *w, struct of_err *err)
 {
-    const rd_kafka_message_t *rkm = w->rkm;
+    const rd_kafka_message_t *rkm = w->it->rkm;
     unsigned int n = worker_consumer_assignments(w->wc);
 
     w->behind[0] = '\0';
@@ -119,37 +132,37 @@ static int step_parked(struct worker *w, struct of_err *err)
         worker_parking_invalidate(w->parking);
         w->assignments = n;
     }
-    return worker_parking_check(w->parking, w->msg.topic, rkm->key,
-                                rkm->key_len, w->msg.partition, w->msg.offset,
+    return worker_parking_check(w->parking, w->it->msg.topic, rkm->key,
+                                rkm->key_len, w->it->msg.partition, w->it->msg.offset,
                                 w->behind, err);
 }
 
 static int step_park(struct worker *w, struct of_err *err)
 {
-    return worker_parking_park(w->parking, w->msg.topic, w->rkm->key,
-                               w->rkm->key_len, w->msg.partition, w->msg.offset,
+    return worker_parking_park(w->parking, w->it->msg.topic, w->it->rkm->key,
+                               w->it->rkm->key_len, w->it->msg.partition, w->it->msg.offset,
                                w->reason, err);
 }
 
 static int step_decode(struct worker *w, struct of_err *err)
 {
-    const rd_kafka_message_t *rkm = w->rkm;
+    const rd_kafka_message_t *rkm = w->it->rkm;
 
     if (!rkm->payload)
         return of_err_set(err, OF_EINVAL,
                           "the message has no value (a tombstone)");
-    w->is_user = strcmp(w->msg.topic, w->cfg->topics.user_commands) == 0;
-    if (w->is_user)
+    w->it->is_user = strcmp(w->it->msg.topic, w->cfg->topics.user_commands) == 0;
+    if (w->it->is_user)
         return of_avro_decode_user_cmd(w->avro, rkm->payload, rkm->len,
-                                       &w->cmd.user, err);
+                                       &w->it->cmd.user, err);
     return of_avro_decode_order_cmd(w->avro, rkm->payload, rkm->len,
-                                    &w->cmd.order, err);
+                                    &w->it->cmd.order, err);
 }
 
 static const char *cmd_type_name(const struct worker *w)
 {
-    return w->is_user ? of_avro_user_cmd_type_name(w->cmd.user.type)
-                      : of_avro_order_cmd_type_name(w->cmd.order.type);
+    return w->it->is_user ? of_avro_user_cmd_type_name(w->it->cmd.user.type)
+                      : of_avro_order_cmd_type_name(w->it->cmd.order.type);
 }
 
 /* Copies \p len bytes of \p p to \p out (\p cap bytes) for a message,
@@ -177,7 +190,7 @@ static int check_content_type(struct worker *w, struct of_err *err)
     char got[48];
     int eq;
 
-    if (rd_kafka_message_headers(w->rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rd_kafka_message_headers(w->it->rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
         h = NULL;
     eq = of_headers_equal(h, "content-type", OF_HEADERS_CONTENT_TYPE);
     if (eq == 1)
@@ -199,21 +212,21 @@ static int check_content_type(struct worker *w, struct of_err *err)
  * another key's order than its aggregate's. */
 static int check_key(struct worker *w, struct of_err *err)
 {
-    const rd_kafka_message_t *rkm = w->rkm;
+    const rd_kafka_message_t *rkm = w->it->rkm;
     char want[OF_EMAIL_SIZE], got[48], shown[48];
     const char *what;
 
-    if (w->is_user && w->cmd.user.type == OF_REGISTER_USER) {
-        snprintf(want, sizeof(want), "%s", w->cmd.user.email);
+    if (w->it->is_user && w->it->cmd.user.type == OF_REGISTER_USER) {
+        snprintf(want, sizeof(want), "%s", w->it->cmd.user.email);
         what = "its email";
-    } else if (w->is_user) {
-        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.user.user_id);
+    } else if (w->it->is_user) {
+        snprintf(want, sizeof(want), "%lld", (long long)w->it->cmd.user.user_id);
         what = "its user id";
-    } else if (w->cmd.order.type == OF_CREATE_ORDER) {
-        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.order.user_id);
+    } else if (w->it->cmd.order.type == OF_CREATE_ORDER) {
+        snprintf(want, sizeof(want), "%lld", (long long)w->it->cmd.order.user_id);
         what = "its user id";
     } else {
-        snprintf(want, sizeof(want), "%lld", (long long)w->cmd.order.order_id);
+        snprintf(want, sizeof(want), "%lld", (long long)w->it->cmd.order.order_id);
         what = "its order id";
     }
     if (rkm->key && rkm->key_len == strlen(want) &&
@@ -235,14 +248,14 @@ static int check_key(struct worker *w, struct of_err *err)
 
 static int step_apply(struct worker *w, struct of_err *err)
 {
-    if (w->is_user)
-        return worker_apply_user(w->apply, &w->msg, &w->cmd.user, &w->out, err);
-    return worker_apply_order(w->apply, &w->msg, &w->cmd.order, &w->out, err);
+    if (w->it->is_user)
+        return worker_apply_user(w->apply, &w->it->msg, &w->it->cmd.user, &w->it->out, err);
+    return worker_apply_order(w->apply, &w->it->msg, &w->it->cmd.order, &w->it->out, err);
 }
 
 static int publish_done(struct worker *w, struct of_err *err)
 {
-    const char *argv[] = {"PUBLISH", DONE_CHANNEL, w->out.cmd.command_id};
+    const char *argv[] = {"PUBLISH", DONE_CHANNEL, w->it->out.cmd.command_id};
     redisReply *reply = of_redis_command(w->redis, 3, argv, NULL, err);
 
     if (!reply)
@@ -255,7 +268,7 @@ static int publish_done(struct worker *w, struct of_err *err)
  * idempotent, so writing again after a partial failure is harmless. */
 static int step_readmodel(struct worker *w, struct of_err *err)
 {
-    const struct worker_outcome *o = &w->out;
+    const struct worker_outcome *o = &w->it->out;
     int rc = OF_OK;
 
     if (o->has_user)
@@ -278,7 +291,7 @@ static int step_readmodel(struct worker *w, struct of_err *err)
 
 static int step_deadletter(struct worker *w, struct of_err *err)
 {
-    return worker_deadletter_send(w->dl, w->rkm, w->reason,
+    return worker_deadletter_send(w->dl, w->it->rkm, w->reason,
                                   w->behind[0] ? w->behind : NULL, err);
 }
 
@@ -327,17 +340,17 @@ static int with_retry(struct worker *w,
  * command (a newer producer, a validation bug) and has a key that fits. */
 static int parks_key(const struct worker *w)
 {
-    const rd_kafka_message_t *rkm = w->rkm;
+    const rd_kafka_message_t *rkm = w->it->rkm;
 
     if (!rkm->key || rkm->key_len == 0 || !rkm->payload ||
         of_avro_peek(w->avro, rkm->payload, rkm->len, NULL, NULL) ==
             OF_AVRO_FRAME_NONE)
         return 0;
     if (rkm->key_len > WORKER_PARKING_KEY_MAX ||
-        strlen(w->msg.topic) > WORKER_PARKING_TOPIC_MAX) {
+        strlen(w->it->msg.topic) > WORKER_PARKING_TOPIC_MAX) {
         of_warn("cannot park a key of %zu bytes on topic %s: dead-lettering "
                 "without parking",
-                rkm->key_len, w->msg.topic);
+                rkm->key_len, w->it->msg.topic);
         return 0;
     }
     return 1;
@@ -358,13 +371,13 @@ static int dead_letter(struct worker *w, const char *why, struct of_err *err)
     }
     of_warn("dead-lettering the message: %s topic=%s partition=%" PRId32
             " offset=%" PRId64,
-            w->reason, w->msg.topic, w->msg.partition, w->msg.offset);
+            w->reason, w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
     return with_retry(w, step_deadletter, "dead_letter", err);
 }
 
 static enum worker_outcome_label log_outcome(const struct worker *w)
 {
-    const struct worker_outcome *o = &w->out;
+    const struct worker_outcome *o = &w->it->out;
     const char *id = o->cmd.command_id;
 
     if (o->result == WORKER_DUPLICATE && o->conflict) {
@@ -373,7 +386,7 @@ static enum worker_outcome_label log_outcome(const struct worker *w)
                 "command_id=%s topic=%s partition=%" PRId32
                 " offset=%" PRId64,
                 cmd_type_name(w), of_cmd_status_name(o->cmd.status), id,
-                w->msg.topic, w->msg.partition, w->msg.offset);
+                w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
         of_metrics_add(w->wm.duplicate_conflicts, 1);
         return WORKER_OUT_DUPLICATE;
     }
@@ -381,20 +394,20 @@ static enum worker_outcome_label log_outcome(const struct worker *w)
         of_debug("duplicate %s, already %s: command_id=%s topic=%s "
                  "partition=%" PRId32 " offset=%" PRId64,
                  cmd_type_name(w), of_cmd_status_name(o->cmd.status), id,
-                 w->msg.topic, w->msg.partition, w->msg.offset);
+                 w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
         return WORKER_OUT_DUPLICATE;
     }
     if (o->result == WORKER_REJECTED) {
         of_info("rejected %s: %s (%s) command_id=%s topic=%s "
                 "partition=%" PRId32 " offset=%" PRId64,
                 cmd_type_name(w), o->cmd.error_code, o->cmd.error_message, id,
-                w->msg.topic, w->msg.partition, w->msg.offset);
+                w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
         return WORKER_OUT_REJECTED;
     }
     of_debug("applied %s: command_id=%s topic=%s partition=%" PRId32
              " offset=%" PRId64,
-             cmd_type_name(w), id, w->msg.topic, w->msg.partition,
-             w->msg.offset);
+             cmd_type_name(w), id, w->it->msg.topic, w->it->msg.partition,
+             w->it->msg.offset);
     return WORKER_OUT_APPLIED;
 }
 
@@ -411,7 +424,7 @@ process(struct worker *w, enum worker_outcome_label *label, struct of_err *err)
         snprintf(w->reason, sizeof(w->reason), "parked behind %s", w->behind);
         of_warn("dead-lettering the message: its key is %s topic=%s "
                 "partition=%" PRId32 " offset=%" PRId64,
-                w->reason, w->msg.topic, w->msg.partition, w->msg.offset);
+                w->reason, w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
         *label = WORKER_OUT_DEAD_LETTER;
         return with_retry(w, step_deadletter, "dead_letter", err);
     }
@@ -419,8 +432,8 @@ process(struct worker *w, enum worker_outcome_label *label, struct of_err *err)
     if (rc == OF_OK)
         rc = with_retry(w, step_decode, "decode", err);
     if (rc == OF_OK) {
-        of_log_set_trace(w->is_user ? w->cmd.user.trace_id
-                                    : w->cmd.order.trace_id);
+        of_log_set_trace(w->it->is_user ? w->it->cmd.user.trace_id
+                                    : w->it->cmd.order.trace_id);
         rc = check_key(w, err);
     }
     if (rc == OF_OK)
@@ -440,6 +453,33 @@ process(struct worker *w, enum worker_outcome_label *label, struct of_err *err)
     return rc;
 }
 
+static void item_init(struct worker *w,
+                      struct item *it,
+                      const rd_kafka_message_t *rkm)
+{
+    w->it = it;
+    it->rkm = rkm;
+    it->msg.topic = rd_kafka_topic_name(rkm->rkt);
+    it->msg.partition = rkm->partition;
+    it->msg.offset = rkm->offset;
+}
+
+static void count_done(struct worker *w,
+                       const struct item *it,
+                       enum worker_outcome_label label,
+                       int64_t t0)
+{
+    rd_kafka_timestamp_type_t tstype;
+
+    worker_metrics_consumed(&w->wm, it->msg.topic, it->msg.partition,
+                            rd_kafka_message_timestamp(it->rkm, &tstype));
+    worker_metrics_command(&w->wm, it->msg.topic, label);
+    of_metrics_observe(w->wm.apply_seconds,
+                       (double)(of_time_mono_us() - t0) / 1e6);
+}
+
+/* One message, every step retried as need be. @returns OF_OK (done, its
+ * offset committed), OF_EAGAIN (given up: it comes again) or OF_EFATAL. */
 static int handle(struct worker *w, const rd_kafka_message_t *rkm)
 {
     struct of_err err = {0};
@@ -448,11 +488,8 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
     int64_t t0 = of_time_mono_us();
     int rc;
 
-    w->rkm = rkm;
+    item_init(w, &w->one, rkm);
     w->no_park = 0;
-    w->msg.topic = rd_kafka_topic_name(rkm->rkt);
-    w->msg.partition = rkm->partition;
-    w->msg.offset = rkm->offset;
     worker_consumer_hold(w->wc, rkm);
     /* the header's trace id until the command's own is decoded: a poison
      * message is logged with it too */
@@ -460,25 +497,272 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
     of_log_set_trace(trace);
     rc = process(w, &label, &err);
     if (rc == OF_OK) {
-        rd_kafka_timestamp_type_t tstype;
         worker_consumer_commit(w->wc, rkm);
-        worker_metrics_consumed(&w->wm, w->msg.topic, w->msg.partition,
-                                rd_kafka_message_timestamp(rkm, &tstype));
-        worker_metrics_command(&w->wm, w->msg.topic, label);
-        of_metrics_observe(w->wm.apply_seconds, (double)(of_time_mono_us() - t0) / 1e6);
+        count_done(w, w->it, label, t0);
         of_metrics_set(w->wm.batch_size, 1);
     } else if (rc == OF_EAGAIN) {
         of_info("left the message for a later delivery: %s topic=%s "
                 "partition=%" PRId32 " offset=%" PRId64,
-                err.msg, w->msg.topic, w->msg.partition, w->msg.offset);
+                err.msg, w->it->msg.topic, w->it->msg.partition,
+                w->it->msg.offset);
     } else {
         of_error("%s topic=%s partition=%" PRId32 " offset=%" PRId64, err.msg,
-                 w->msg.topic, w->msg.partition, w->msg.offset);
+                 w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
     }
     worker_consumer_release(w->wc);
     of_log_set_trace(NULL);
-    w->rkm = NULL;
-    return rc == OF_EFATAL ? OF_EFATAL : OF_OK;
+    w->it->rkm = NULL;
+    return rc;
+}
+
+/* ---- batches ----
+ *
+ * The main loop polls what has arrived (up to [worker] batch_max messages,
+ * for at most batch_ms) and hands it here. Messages that pass the checks
+ * of process() on first try (not parked, content-type, decode, key) are
+ * applied together: one MySQL transaction (worker_apply_batch), one Redis
+ * pipeline, one offset commit. Any other message, and every message of a
+ * batch MySQL did not take whole, goes through handle() alone, in order.
+ *
+ * Given up (handle() returned OF_EAGAIN: its partition was revoked, or we
+ * are stopping), a message comes again from its committed offset, so the
+ * later messages of its partition in hand are given up too: applied now,
+ * they would overtake it.
+ */
+
+/* The partitions given up in the messages in hand. */
+struct given_up {
+    int n;
+    struct {
+        const char *topic;
+        int32_t partition;
+    } p[64];
+    int all; /* more than fit, or stopping: give up everything */
+};
+
+static int is_given_up(const struct given_up *g, const struct item *it)
+{
+    if (g->all)
+        return 1;
+    for (int i = 0; i < g->n; i++) {
+        if (g->p[i].partition == it->msg.partition &&
+            strcmp(g->p[i].topic, it->msg.topic) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void give_up(struct given_up *g, const struct item *it)
+{
+    if (is_given_up(g, it))
+        return;
+    if (g->n == (int)(sizeof(g->p) / sizeof(g->p[0]))) {
+        g->all = 1;
+        return;
+    }
+    g->p[g->n].topic = it->msg.topic;
+    g->p[g->n++].partition = it->msg.partition;
+}
+
+/* Passes the checks of process() without retries: 1 if the message may
+ * join a batch (w->it is then decoded). */
+static int batchable(struct worker *w, struct item *it,
+                     const rd_kafka_message_t *rkm)
+{
+    struct of_err err = {0};
+
+    item_init(w, it, rkm);
+    w->no_park = 0;
+    return step_parked(w, &err) == OF_OK && !w->behind[0] &&
+           check_content_type(w, &err) == OF_OK &&
+           step_decode(w, &err) == OF_OK && check_key(w, &err) == OF_OK;
+}
+
+/* The read model of items[0..n) in one pipeline. */
+static int readmodel_batch(struct worker *w, int n, struct of_err *err)
+{
+    int rc = OF_OK;
+
+    for (int i = 0; rc == OF_OK && i < n; i++) {
+        const struct worker_outcome *o = &w->items[i].out;
+        const char *argv[] = {"PUBLISH", DONE_CHANNEL, o->cmd.command_id};
+        if (o->has_user)
+            rc = of_model_redis_append_user(w->redis, &o->user,
+                                            o->user_version, err);
+        if (rc == OF_OK && o->has_order)
+            rc = of_model_redis_append_order(w->redis, &o->order,
+                                             o->order_version, err);
+        if (rc == OF_OK)
+            rc = of_model_redis_append_cmd(w->redis, &o->cmd, 0,
+                                           w->cfg->redis.command_ttl_s, err);
+        if (rc == OF_OK)
+            rc = of_redis_append(w->redis, 3, argv, NULL, err);
+    }
+    if (rc == OF_OK)
+        return of_redis_flush(w->redis, err);
+    of_redis_flush(w->redis, err); /* drop what was queued */
+    return rc;
+}
+
+/* items[0..n) one by one through handle(); *g collects the given up. */
+static int each_alone(struct worker *w, int n, struct given_up *g)
+{
+    for (int i = 0; i < n; i++) {
+        int rc;
+
+        if (!*w->running)
+            g->all = 1;
+        if (is_given_up(g, &w->items[i]))
+            continue;
+        rc = handle(w, w->items[i].rkm);
+        if (rc == OF_EFATAL)
+            return rc;
+        if (rc == OF_EAGAIN)
+            give_up(g, &w->items[i]);
+    }
+    return OF_OK;
+}
+
+/* items[0..n), all batchable, as one batch. */
+static int batch(struct worker *w, int n, struct given_up *g)
+{
+    const rd_kafka_message_t **done = w->done;
+    struct of_err err = {0};
+    int64_t t0 = of_time_mono_us();
+    int ndone = 0, rc;
+
+    for (int i = 0; i < n; i++) {
+        struct item *it = &w->items[i];
+        w->bcmds[i] = (struct worker_batch_cmd){
+            .msg = it->msg,
+            .is_user = it->is_user,
+            .user = &it->cmd.user,
+            .order = &it->cmd.order,
+            .out = &it->out,
+        };
+    }
+    rc = worker_apply_batch(w->apply, w->bcmds, n, &err);
+    if (rc != OF_OK) {
+        of_debug("a batch of %d was rolled back, applying its commands one "
+                 "by one: %s",
+                 n, err.msg);
+        of_metrics_add(w->wm.batch_fallbacks, 1);
+        return each_alone(w, n, g);
+    }
+    /* committed in MySQL; nothing else happened yet */
+    WORKER_FAULT("after_db_commit");
+    rc = readmodel_batch(w, n, &err);
+    for (int i = 0; i < n; i++) {
+        struct item *it = &w->items[i];
+        if (rc != OF_OK) {
+            /* one by one, retried, as handle() does */
+            if (!*w->running)
+                g->all = 1;
+            if (is_given_up(g, it))
+                continue;
+            w->it = it;
+            worker_consumer_hold(w->wc, it->rkm);
+            of_log_set_trace(it->is_user ? it->cmd.user.trace_id
+                                         : it->cmd.order.trace_id);
+            int one = with_retry(w, step_readmodel, "redis", &err);
+            worker_consumer_release(w->wc);
+            of_log_set_trace(NULL);
+            if (one == OF_EFATAL)
+                return one;
+            if (one != OF_OK) {
+                give_up(g, it);
+                continue;
+            }
+        }
+        w->it = it;
+        of_log_set_trace(it->is_user ? it->cmd.user.trace_id
+                                     : it->cmd.order.trace_id);
+        count_done(w, it, log_outcome(w), t0);
+        of_log_set_trace(NULL);
+        done[ndone++] = it->rkm;
+    }
+    worker_consumer_commit_many(w->wc, done, ndone);
+    of_metrics_set(w->wm.batch_size, n);
+    return OF_OK;
+}
+
+/* The messages polled, w->polled[0..n): batches of the batchable ones, the
+ * others alone, all in order. Destroys them. */
+static int consume(struct worker *w, int n)
+{
+    rd_kafka_message_t **held = w->polled;
+    struct given_up g = {0};
+    unsigned int revocations = worker_consumer_revocations(w->wc);
+    int rc = OF_OK;
+
+    for (int i = 0; rc == OF_OK && i < n;) {
+        int m = 0;
+
+        /* messages of partitions revoked meanwhile are another's now */
+        if (worker_consumer_revocations(w->wc) != revocations) {
+            for (int k = i; k < n; k++) {
+                struct item tmp;
+                item_init(w, &tmp, held[k]);
+                if (!worker_consumer_owns(w->wc, held[k]))
+                    give_up(&g, &tmp);
+            }
+            revocations = worker_consumer_revocations(w->wc);
+        }
+        if (!*w->running)
+            break;
+        while (i + m < n && batchable(w, &w->items[m], held[i + m])) {
+            if (is_given_up(&g, &w->items[m]))
+                break;
+            m++;
+        }
+        if (m > 0) {
+            rc = batch(w, m, &g);
+            i += m;
+            continue;
+        }
+        item_init(w, &w->items[0], held[i]);
+        if (!is_given_up(&g, &w->items[0])) {
+            rc = handle(w, held[i]);
+            if (rc == OF_EAGAIN) {
+                give_up(&g, &w->items[0]);
+                rc = OF_OK;
+            }
+        }
+        i++;
+    }
+    for (int i = 0; i < n; i++)
+        rd_kafka_message_destroy(held[i]);
+    return rc;
+}
+
+/* Polls into w->polled: waits up to POLL_MS for a first message, then
+ * takes what has arrived, up to [worker] batch_max messages or batch_ms
+ * after the first. */
+static int poll_round(struct worker *w, int *n, struct of_err *err)
+{
+    const struct of_config *cfg = w->cfg;
+    int64_t until = 0;
+
+    *n = 0;
+    while (*n < cfg->worker.batch_max) {
+        rd_kafka_message_t *rkm;
+        int timeout = *n == 0 ? POLL_MS : 0;
+
+        if (*n > 0 && of_time_mono_us() >= until)
+            break;
+        if (worker_consumer_next(w->wc, timeout, &rkm, err) != OF_OK) {
+            for (int i = 0; i < *n; i++)
+                rd_kafka_message_destroy(w->polled[i]);
+            *n = 0;
+            return err->rc;
+        }
+        if (!rkm)
+            break;
+        if (*n == 0)
+            until = of_time_mono_us() + cfg->worker.batch_ms * 1000LL;
+        w->polled[(*n)++] = rkm;
+    }
+    return OF_OK;
 }
 
 /* ---- life cycle ---- */
@@ -511,7 +795,11 @@ static int setup(struct worker *w, struct of_err *err)
     if (!w->wc)
         return err->rc;
     w->parking = worker_parking_new(cfg);
-    if (!w->parking)
+    w->items = calloc((size_t)cfg->worker.batch_max, sizeof(*w->items));
+    w->polled = calloc((size_t)cfg->worker.batch_max, sizeof(*w->polled));
+    w->done = calloc((size_t)cfg->worker.batch_max, sizeof(*w->done));
+    w->bcmds = calloc((size_t)cfg->worker.batch_max, sizeof(*w->bcmds));
+    if (!w->parking || !w->items || !w->polled || !w->done || !w->bcmds)
         return of_err_set(err, OF_EFATAL, "out of memory");
     return OF_OK;
 }
@@ -520,6 +808,10 @@ static void teardown(struct worker *w)
 {
     worker_parking_destroy(w->parking);
     worker_consumer_close(w->wc);
+    free(w->items);
+    free(w->polled);
+    free(w->done);
+    free(w->bcmds);
     worker_deadletter_destroy(w->dl);
     of_redis_destroy(w->redis);
     worker_apply_destroy(w->apply);
@@ -534,7 +826,6 @@ int worker_commands_run(const struct of_config *cfg,
 {
     struct worker *w = calloc(1, sizeof(*w));
     struct of_err err = {0};
-    rd_kafka_message_t *rkm;
     int status = 1;
 
     if (!w) {
@@ -551,15 +842,12 @@ int worker_commands_run(const struct of_config *cfg,
     of_info("consuming %s and %s as group %s", cfg->topics.user_commands,
             cfg->topics.order_commands, cfg->worker.group_id);
     while (*running) {
-        if (worker_consumer_next(w->wc, POLL_MS, &rkm, &err) != OF_OK) {
+        int n = 0;
+        if (poll_round(w, &n, &err) != OF_OK) {
             of_error("%s", err.msg);
             goto out;
         }
-        if (!rkm)
-            continue;
-        int rc = handle(w, rkm);
-        rd_kafka_message_destroy(rkm);
-        if (rc == OF_EFATAL)
+        if (n > 0 && consume(w, n) == OF_EFATAL)
             goto out;
     }
     of_info("stopping: committing offsets and leaving the group");

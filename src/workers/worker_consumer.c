@@ -36,6 +36,7 @@ struct worker_consumer {
         int32_t partition;
     } held;
     /* FIFO of messages polled while paused; ours until handed out */
+    unsigned int revocations; /* partitions were taken away this often */
     rd_kafka_message_t *stash[STASH_MAX];
     size_t stash_head, stash_n;
     int overflow;
@@ -153,6 +154,7 @@ static void on_revoke(struct worker_consumer *wc,
     rd_kafka_error_t *error = NULL;
 
     log_parts("revoked", parts);
+    wc->revocations++;
     forget(wc, parts);
     /* lost partitions (session timed out) may not be committed to */
     if (!rd_kafka_assignment_lost(rk))
@@ -193,6 +195,7 @@ static void rebalance_cb(rd_kafka_t *rk,
         break;
     default:
         of_error("rebalance failed: %s", rd_kafka_err2str(err));
+        wc->revocations++;
         forget(wc, parts);
         rd_kafka_assign(rk, NULL);
         if (wc->paused) /* as in on_revoke() */
@@ -554,29 +557,70 @@ int worker_consumer_wait(struct worker_consumer *wc,
 void worker_consumer_commit(struct worker_consumer *wc,
                             const rd_kafka_message_t *rkm)
 {
+    worker_consumer_commit_many(wc, &rkm, 1);
+}
+
+void worker_consumer_commit_many(struct worker_consumer *wc,
+                                 const rd_kafka_message_t *const *rkms,
+                                 int n)
+{
     rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_new(n);
+    rd_kafka_topic_partition_list_t *ours =
+        rd_kafka_topic_partition_list_new(n);
     rd_kafka_resp_err_t e;
 
-    rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
-                                      rkm->partition)
-        ->offset = rkm->offset + 1;
+    /* each partition's last offset (in order within a partition) */
+    for (int i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(rkms[i]->rkt);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+            list, topic, rkms[i]->partition);
+        if (!p)
+            p = rd_kafka_topic_partition_list_add(list, topic,
+                                                  rkms[i]->partition);
+        p->offset = rkms[i]->offset + 1;
+    }
     /* stored too, so that the synchronous commit on revoke or close
-     * (rd_kafka_commit of the stored offsets) covers it */
+     * (rd_kafka_commit of the stored offsets) covers them */
     e = rd_kafka_offsets_store(wc->rk, list);
-    if (e || list->elems[0].err) {
+    for (int i = 0; i < list->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &list->elems[i];
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR && !p->err) {
+            rd_kafka_topic_partition_list_add(ours, p->topic, p->partition)
+                ->offset = p->offset;
+            continue;
+        }
         of_debug("offset %" PRId64 " of %s[%" PRId32 "] not committed: the "
                  "partition is no longer ours",
-                 rkm->offset, rd_kafka_topic_name(rkm->rkt), rkm->partition);
-        goto out;
+                 p->offset - 1, p->topic, p->partition);
     }
-    e = rd_kafka_commit(wc->rk, list, 1);
-    if (e)
-        of_warn("could not commit offset %" PRId64 " of %s[%" PRId32 "]: %s",
-                rkm->offset + 1, rd_kafka_topic_name(rkm->rkt), rkm->partition,
-                rd_kafka_err2str(e));
-out:
+    if (ours->cnt > 0) {
+        e = rd_kafka_commit(wc->rk, ours, 1);
+        if (e)
+            of_warn("could not commit the offsets of %d partition(s): %s",
+                    ours->cnt, rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(ours);
     rd_kafka_topic_partition_list_destroy(list);
+}
+
+int worker_consumer_owns(struct worker_consumer *wc,
+                         const rd_kafka_message_t *rkm)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    int owns;
+
+    if (rd_kafka_assignment(wc->rk, &parts))
+        return 0;
+    owns = rd_kafka_topic_partition_list_find(
+               parts, rd_kafka_topic_name(rkm->rkt), rkm->partition) != NULL;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return owns;
+}
+
+unsigned int worker_consumer_revocations(const struct worker_consumer *wc)
+{
+    return wc->revocations;
 }
 
 void worker_consumer_lag(struct worker_consumer *wc)

@@ -97,6 +97,25 @@ void worker_consumer_commit(struct worker_consumer *wc,
                             const rd_kafka_message_t *rkm);
 
 /**
+ * @brief worker_consumer_commit() of many messages (a batch): one commit
+ *        of each partition's last offset; \p rkms in offset order within a
+ *        partition.
+ */
+void worker_consumer_commit_many(struct worker_consumer *wc,
+                                 const rd_kafka_message_t *const *rkms,
+                                 int n);
+
+/**
+ * @returns 1 if \p rkm's partition is still assigned to us. Messages
+ *          polled before a revoke (a batch's) are then somebody else's.
+ */
+int worker_consumer_owns(struct worker_consumer *wc,
+                         const rd_kafka_message_t *rkm);
+
+/** @returns how many times partitions were revoked (or lost) so far. */
+unsigned int worker_consumer_revocations(const struct worker_consumer *wc);
+
+/**
  * @returns how many times partitions were assigned so far: a change tells
  *          the caller it may have new partitions (with their state).
  */

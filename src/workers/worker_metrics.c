@@ -31,8 +31,9 @@ void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m)
     wm->nlast = 0;
     wm->apply_seconds = of_metrics_series(
         of_metrics_histogram(m, "orderflow_worker_apply_seconds",
-                             "Time from taking a command to committing its "
-                             "offset (MySQL, Redis, retries included)",
+                             "Time from taking a command (or its batch) to "
+                             "committing its offset (MySQL, Redis, retries "
+                             "included)",
                              NULL),
         NULL);
     wm->duplicate_conflicts = of_metrics_series(
@@ -45,6 +46,13 @@ void worker_metrics_init(struct worker_metrics *wm, struct of_metrics *m)
     wm->batch_size = of_metrics_series(
         of_metrics_gauge(m, "orderflow_worker_batch_size",
                          "Commands in the last MySQL transaction", NULL),
+        NULL);
+    wm->batch_fallbacks = of_metrics_series(
+        of_metrics_counter(m, "orderflow_worker_batch_fallbacks_total",
+                           "Batches rolled back and applied one command at "
+                           "a time instead (a refused value, a duplicate "
+                           "racing us, MySQL unavailable)",
+                           NULL),
         NULL);
 }
 

@@ -35,6 +35,8 @@ struct worker_metrics {
     struct of_metric *lag_seconds; /* {topic, partition} */
     struct of_metric_series *apply_seconds;
     struct of_metric_series *batch_size;
+    /* batches MySQL did not take whole, applied one by one instead */
+    struct of_metric_series *batch_fallbacks;
     /* a command_id seen again with other content (TESTPLAN row 47) */
     struct of_metric_series *duplicate_conflicts;
     /* the timestamp (ms since the epoch) of the last message consumed, per

@@ -84,13 +84,60 @@ static const struct {
                                "version = version + 1, "
                                "updated_at = CURRENT_TIMESTAMP "
                                "WHERE order_id = ?"},
+    [WSQL_ORDER_RANGE] = {"order range read",
+                          "SELECT " ORDER_COLS " FROM orders WHERE order_id "
+                          "BETWEEN ? AND ? ORDER BY order_id"},
 };
+
+/* The many-row statements: prefix, a group per row (joined by ", "),
+ * suffix. The inserts' groups are the single-row statements' VALUES. */
+static const struct {
+    const char *name;
+    const char *prefix, *group, *suffix;
+    int nparams; /* per row */
+} many[WSQL_MANY_COUNT] = {
+    [WSQL_MANY_CMD_FIND] = {"commands lookup of a batch",
+                            "SELECT command_id FROM commands WHERE "
+                            "command_id IN (",
+                            "?", ")", 1},
+    [WSQL_MANY_USER_SHARE] = {"user share lock of a batch",
+                              "SELECT user_id, is_banned FROM users WHERE "
+                              "user_id IN (",
+                              "?", ") LOCK IN SHARE MODE", 1},
+    [WSQL_MANY_ORDER_INSERT] = {"order insert of a batch",
+                                "INSERT INTO orders (user_id, order_type, "
+                                "order_status, total_amount, version) VALUES ",
+                                "(?, ?, 'pending', ?, 1)", "", 3},
+    [WSQL_MANY_OUTBOX_INSERT] = {"outbox insert of a batch",
+                                 "INSERT INTO outbox (aggregatetype, "
+                                 "aggregateid, type, payload, event_id, "
+                                 "version, command_id, trace_id) VALUES ",
+                                 "(?, ?, ?, ?, ?, ?, ?, ?)", "", 8},
+    [WSQL_MANY_CMD_INSERT] = {"commands insert of a batch",
+                              "INSERT INTO commands (command_id, "
+                              "command_type, status, resource_type, "
+                              "resource_id, error_code, error_message, "
+                              "actor_id, trace_id, accepted_at, "
+                              "completed_at, kafka_topic, kafka_partition, "
+                              "kafka_offset, payload_sha256) VALUES ",
+                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              "", 15},
+};
+
+/* log2(WSQL_MANY_MAX) + 1 sizes: 1, 2, 4, ... WSQL_MANY_MAX rows */
+#define MANY_SIZES 9
+#define MANY_PARAMS_MAX (WSQL_MANY_MAX * 15)
 
 struct worker_sql {
     const struct of_config *cfg; /* borrowed, outlives us */
     MYSQL *conn;                 /* NULL: not connected */
     MYSQL_STMT *stmt[WSQL_COUNT];
+    MYSQL_STMT *many[WSQL_MANY_COUNT][MANY_SIZES]; /* prepared when used */
     unsigned int last_errno;
+    /* the binds of a many-row statement, and an IN list's filled copy */
+    MYSQL_BIND mbind[MANY_PARAMS_MAX];
+    unsigned long mlens[MANY_PARAMS_MAX];
+    struct of_db_param mparams[WSQL_MANY_MAX];
     char col[WSQL_MAX_COLS][WSQL_COL_SIZE];
 };
 
@@ -110,6 +157,13 @@ static void drop(struct worker_sql *db)
         if (db->stmt[i])
             mysql_stmt_close(db->stmt[i]);
         db->stmt[i] = NULL;
+    }
+    for (int i = 0; i < WSQL_MANY_COUNT; i++) {
+        for (int j = 0; j < MANY_SIZES; j++) {
+            if (db->many[i][j])
+                mysql_stmt_close(db->many[i][j]);
+            db->many[i][j] = NULL;
+        }
     }
     if (db->conn)
         mysql_close(db->conn);
@@ -172,21 +226,29 @@ conn_fail(struct worker_sql *db, const char *what, struct of_err *err)
     return rc;
 }
 
+static int stmt_fail_named(struct worker_sql *db,
+                           MYSQL_STMT *stmt,
+                           const char *name,
+                           const char *what,
+                           struct of_err *err)
+{
+    unsigned int e = mysql_stmt_errno(stmt);
+    int rc = classify(e);
+
+    db->last_errno = e;
+    of_err_set(err, rc, "could not %s %s: %s (%u)", what, name,
+               mysql_stmt_error(stmt), e);
+    if (rc == OF_EAGAIN && !keeps_connection(e))
+        drop(db);
+    return rc;
+}
+
 static int stmt_fail(struct worker_sql *db,
                      enum worker_sql_id id,
                      const char *what,
                      struct of_err *err)
 {
-    MYSQL_STMT *stmt = db->stmt[id];
-    unsigned int e = mysql_stmt_errno(stmt);
-    int rc = classify(e);
-
-    db->last_errno = e;
-    of_err_set(err, rc, "could not %s %s: %s (%u)", what, statements[id].name,
-               mysql_stmt_error(stmt), e);
-    if (rc == OF_EAGAIN && !keeps_connection(e))
-        drop(db);
-    return rc;
+    return stmt_fail_named(db, db->stmt[id], statements[id].name, what, err);
 }
 
 static int prepare_all(struct worker_sql *db, struct of_err *err)
@@ -322,21 +384,26 @@ static int bind_params(struct worker_sql *db,
     return OF_OK;
 }
 
-/* Fetches the first row into db->col as text and discards any others. */
-static int fetch_first(struct worker_sql *db,
-                       enum worker_sql_id id,
-                       struct worker_sql_row *row,
-                       struct of_err *err)
+/* Fetches the result of \p stmt row by row into db->col as text: into
+ * \p first (the first row; the others are discarded) if not NULL, else to
+ * \p cb for each row. */
+static int fetch(struct worker_sql *db,
+                 MYSQL_STMT *stmt,
+                 const char *name,
+                 struct worker_sql_row *first,
+                 worker_sql_row_fn cb,
+                 void *arg,
+                 struct of_err *err)
 {
-    MYSQL_STMT *stmt = db->stmt[id];
     MYSQL_BIND bind[WSQL_MAX_COLS];
     unsigned long lens[WSQL_MAX_COLS];
     my_bool nulls[WSQL_MAX_COLS];
     int ncols = (int)mysql_stmt_field_count(stmt), rc = OF_OK, f;
+    struct worker_sql_row row;
 
-    memset(row, 0, sizeof(*row));
+    if (first)
+        memset(first, 0, sizeof(*first));
     memset(bind, 0, sizeof(bind));
-    row->ncols = ncols;
     for (int i = 0; i < ncols; i++) {
         bind[i].buffer_type = MYSQL_TYPE_STRING;
         bind[i].buffer = db->col[i];
@@ -345,34 +412,45 @@ static int fetch_first(struct worker_sql *db,
         bind[i].is_null = &nulls[i];
     }
     if (mysql_stmt_bind_result(stmt, bind))
-        return stmt_fail(db, id, "bind the result of", err);
-    f = mysql_stmt_fetch(stmt);
-    if (f == 1) {
-        rc = stmt_fail(db, id, "fetch from", err);
-        goto out;
-    }
-    row->found = f != MYSQL_NO_DATA;
-    for (int i = 0; row->found && i < ncols; i++) {
-        if (!nulls[i] && lens[i] >= WSQL_COL_SIZE) {
-            rc = of_err_set(err, OF_EFATAL,
-                            "column %d of %s is longer than %d bytes", i + 1,
-                            statements[id].name, WSQL_COL_SIZE - 1);
+        return stmt_fail_named(db, stmt, name, "bind the result of", err);
+    while ((f = mysql_stmt_fetch(stmt)) != MYSQL_NO_DATA) {
+        if (f == 1) {
+            rc = stmt_fail_named(db, stmt, name, "fetch from", err);
             goto out;
         }
-        db->col[i][nulls[i] ? 0 : lens[i]] = '\0';
-        row->v[i] = nulls[i] ? NULL : db->col[i];
+        memset(&row, 0, sizeof(row));
+        row.found = 1;
+        row.ncols = ncols;
+        for (int i = 0; i < ncols; i++) {
+            if (!nulls[i] && lens[i] >= WSQL_COL_SIZE) {
+                rc = of_err_set(err, OF_EFATAL,
+                                "column %d of %s is longer than %d bytes",
+                                i + 1, name, WSQL_COL_SIZE - 1);
+                goto out;
+            }
+            db->col[i][nulls[i] ? 0 : lens[i]] = '\0';
+            row.v[i] = nulls[i] ? NULL : db->col[i];
+        }
+        if (first) {
+            *first = row;
+            break;
+        }
+        if (cb)
+            cb(arg, &row);
     }
+    if (first)
+        first->ncols = ncols;
 out:
     if (db->conn)
         mysql_stmt_free_result(stmt);
     return rc;
 }
 
-int worker_sql_run(struct worker_sql *db,
+/* Binds, executes; the result, if any, is left to the caller. */
+static int execute(struct worker_sql *db,
                    enum worker_sql_id id,
                    const struct of_db_param *params,
                    int nparams,
-                   struct worker_sql_row *row,
                    uint64_t *affected,
                    struct of_err *err)
 {
@@ -390,10 +468,138 @@ int worker_sql_run(struct worker_sql *db,
         return stmt_fail(db, id, "execute", err);
     if (affected)
         *affected = mysql_stmt_affected_rows(db->stmt[id]);
+    return OF_OK;
+}
+
+int worker_sql_run(struct worker_sql *db,
+                   enum worker_sql_id id,
+                   const struct of_db_param *params,
+                   int nparams,
+                   struct worker_sql_row *row,
+                   uint64_t *affected,
+                   struct of_err *err)
+{
+    int rc = execute(db, id, params, nparams, affected, err);
+
+    if (rc != OF_OK)
+        return rc;
     if (row)
-        return fetch_first(db, id, row, err);
+        return fetch(db, db->stmt[id], statements[id].name, row, NULL, NULL,
+                     err);
     if (mysql_stmt_field_count(db->stmt[id]) > 0)
         mysql_stmt_free_result(db->stmt[id]);
+    return OF_OK;
+}
+
+int worker_sql_run_each(struct worker_sql *db,
+                        enum worker_sql_id id,
+                        const struct of_db_param *params,
+                        int nparams,
+                        worker_sql_row_fn cb,
+                        void *arg,
+                        struct of_err *err)
+{
+    int rc = execute(db, id, params, nparams, NULL, err);
+
+    if (rc != OF_OK)
+        return rc;
+    return fetch(db, db->stmt[id], statements[id].name, NULL, cb, arg, err);
+}
+
+int worker_sql_many_chunk(int left)
+{
+    int r = WSQL_MANY_MAX;
+
+    while (r > left && r > 1)
+        r /= 2;
+    return r;
+}
+
+/* The index in db->many of the statement for \p rows rows, the smallest
+ * prepared size that holds them. */
+static int many_size(int rows)
+{
+    int k = 0;
+
+    while ((1 << k) < rows)
+        k++;
+    return k;
+}
+
+/* Prepares many[id] for 2^k rows. */
+static int many_prepare(struct worker_sql *db,
+                        enum worker_sql_many_id id,
+                        int k,
+                        struct of_err *err)
+{
+    size_t glen = strlen(many[id].group), rows = (size_t)1 << k;
+    size_t cap = strlen(many[id].prefix) + rows * (glen + 2) +
+                 strlen(many[id].suffix) + 1;
+    char *sql = malloc(cap), *p;
+    MYSQL_STMT *stmt;
+    int rc = OF_OK;
+
+    if (!sql)
+        return of_err_set(err, OF_EFATAL, "out of memory");
+    p = sql + sprintf(sql, "%s", many[id].prefix);
+    for (size_t i = 0; i < rows; i++)
+        p += sprintf(p, "%s%s", i ? ", " : "", many[id].group);
+    sprintf(p, "%s", many[id].suffix);
+    stmt = mysql_stmt_init(db->conn);
+    if (!stmt) {
+        rc = of_err_set(err, OF_EFATAL, "out of memory");
+    } else if (mysql_stmt_prepare(stmt, sql, strlen(sql))) {
+        rc = stmt_fail_named(db, stmt, many[id].name, "prepare", err);
+        /* drop() closed everything but this one, not yet kept */
+        mysql_stmt_close(stmt);
+    } else {
+        db->many[id][k] = stmt;
+    }
+    free(sql);
+    return rc;
+}
+
+int worker_sql_run_many(struct worker_sql *db,
+                        enum worker_sql_many_id id,
+                        int rows,
+                        const struct of_db_param *params,
+                        worker_sql_row_fn cb,
+                        void *arg,
+                        uint64_t *insert_id,
+                        struct of_err *err)
+{
+    int k = many_size(rows), np = many[id].nparams, rc;
+    int total = (1 << k) * np, is_select = np == 1;
+    MYSQL_STMT *stmt;
+
+    assert(rows >= 1 && rows <= WSQL_MANY_MAX);
+    assert(is_select || rows == (1 << k));
+    db->last_errno = 0;
+    if (!db->conn)
+        return of_err_set(err, OF_EAGAIN, "could not run %s: not connected",
+                          many[id].name);
+    if (!db->many[id][k]) {
+        rc = many_prepare(db, id, k, err);
+        if (rc != OF_OK)
+            return rc;
+    }
+    stmt = db->many[id][k];
+    if (is_select && rows < (1 << k)) {
+        /* the IN list's free places repeat the last value */
+        memcpy(db->mparams, params, (size_t)rows * sizeof(*params));
+        for (int i = rows; i < (1 << k); i++)
+            db->mparams[i] = params[rows - 1];
+        params = db->mparams;
+    }
+    of_db_fill_binds(db->mbind, db->mlens, params, total);
+    if (mysql_stmt_bind_param(stmt, db->mbind))
+        return stmt_fail_named(db, stmt, many[id].name, "bind", err);
+    if (mysql_stmt_execute(stmt))
+        return stmt_fail_named(db, stmt, many[id].name, "execute", err);
+    if (insert_id)
+        *insert_id = mysql_stmt_insert_id(stmt);
+    if (is_select)
+        return fetch(db, stmt, many[id].name, NULL, cb, arg, err);
     return OF_OK;
 }
 

@@ -37,10 +37,32 @@ enum worker_sql_id {
     WSQL_ORDER_LOCK,
     WSQL_ORDER_INSERT,
     WSQL_ORDER_SET_STATUS,
+    WSQL_ORDER_RANGE, /* orders order_id BETWEEN ? AND ?, by order_id */
     WSQL_COUNT
 };
 
 #define WSQL_MAX_COLS 10
+
+/*
+ * Statements of many rows, for the batch path (worker_apply_batch.c): a
+ * prefix, one group of ?s per row, a suffix. Each is prepared on first use
+ * for 1, 2, 4, ... WSQL_MANY_MAX rows, so a connection holds at most
+ * log2(WSQL_MANY_MAX) + 1 of each.
+ */
+enum worker_sql_many_id {
+    /* SELECT command_id FROM commands WHERE command_id IN (...) */
+    WSQL_MANY_CMD_FIND,
+    /* SELECT user_id, is_banned FROM users WHERE user_id IN (...)
+     * LOCK IN SHARE MODE */
+    WSQL_MANY_USER_SHARE,
+    /* the rows of WSQL_ORDER_INSERT, WSQL_OUTBOX_INSERT, WSQL_CMD_INSERT */
+    WSQL_MANY_ORDER_INSERT,
+    WSQL_MANY_OUTBOX_INSERT,
+    WSQL_MANY_CMD_INSERT,
+    WSQL_MANY_COUNT
+};
+
+#define WSQL_MANY_MAX 256 /* rows in one statement */
 
 /* The first row of a result, every column as text. */
 struct worker_sql_row {
@@ -95,6 +117,45 @@ int worker_sql_run(struct worker_sql *db,
                    struct worker_sql_row *row,
                    uint64_t *affected,
                    struct of_err *err);
+
+/** @brief A row of a many-row result; \p row is borrowed for the call. */
+typedef void (*worker_sql_row_fn)(void *arg, const struct worker_sql_row *row);
+
+/**
+ * @brief Execute \p rows rows' worth of statement \p id; \p params holds
+ *        each row's parameters one row after the other.
+ * @param rows 1 to WSQL_MANY_MAX. The two SELECTs take any count (the IN
+ *        list is filled up to the prepared size with the last value); the
+ *        INSERTs take a power of two only (worker_sql_many_chunk()).
+ * @param cb called for each row of a SELECT's result (may be NULL).
+ * @param insert_id if not NULL, the AUTO_INCREMENT id of the first row an
+ *        INSERT wrote (LAST_INSERT_ID()).
+ * @returns as worker_sql_run().
+ */
+int worker_sql_run_many(struct worker_sql *db,
+                        enum worker_sql_many_id id,
+                        int rows,
+                        const struct of_db_param *params,
+                        worker_sql_row_fn cb,
+                        void *arg,
+                        uint64_t *insert_id,
+                        struct of_err *err);
+
+/** @returns the rows of the next INSERT chunk of \p left rows: the largest
+ *           power of two that is at most \p left and WSQL_MANY_MAX. */
+int worker_sql_many_chunk(int left);
+
+/**
+ * @brief Like worker_sql_run(), calling \p cb for every row of the result
+ *        (\p cb runs no statement: the connection is busy meanwhile).
+ */
+int worker_sql_run_each(struct worker_sql *db,
+                        enum worker_sql_id id,
+                        const struct of_db_param *params,
+                        int nparams,
+                        worker_sql_row_fn cb,
+                        void *arg,
+                        struct of_err *err);
 
 /** @returns the MySQL error number of the last failed call, or 0. */
 unsigned int worker_sql_errno(const struct worker_sql *db);
