@@ -20,7 +20,10 @@
 # short forms (10 s runs, N = 20,000), under 3 minutes in all.
 # Environment: ORDERFLOW_BENCH_BUILD_DIR, the build directory (default
 # build/; the stack lives in its bench-stack/); ORDERFLOW_BENCH_E2E_RATE,
-# the rate of (6), uncapped (e.g. the issue's half of (2) whatever (4) is).
+# the rate of (6), uncapped (e.g. the issue's half of (2) whatever (4) is);
+# ORDERFLOW_BENCH_PROFILE=1 records the API during (2) and the worker
+# during (4) with perf (bench-results/{api,worker}.perf.data) and prints
+# the top of each profile.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -60,6 +63,21 @@ export ORDERFLOW_API_PORT=$port
 "$bin/orderflowctl" migrate >/dev/null
 "$bin/orderflowctl" topics create >/dev/null
 
+# perf record of pid $1 into $out/$2.perf.data while the caller works
+prof_pid=
+prof_start() {
+    [[ ${ORDERFLOW_BENCH_PROFILE:-0} == 1 ]] || return 0
+    perf record -F 499 -g -p "$1" -o "$out/$2.perf.data" >/dev/null 2>&1 &
+    prof_pid=$!
+}
+prof_stop() {
+    [[ -n $prof_pid ]] || return 0
+    kill -INT "$prof_pid" && wait "$prof_pid" || true
+    prof_pid=
+    echo "   profile of $1 (perf report --no-children, top 25):"
+    perf report -i "$out/$1.perf.data" --no-children --percent-limit 1.5 \
+        --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25
+}
 hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 kv() { sed -n "s/^$1=//p"; } # a line "KEY=VALUE" of the bench_* tools
@@ -78,8 +96,10 @@ ceiling=$(wrk -t2 -c64 -d"${dur}s" "http://127.0.0.1:$port/healthz" |
 
 echo "2. ingress (wrk POST /v1/orders, 64 connections, $dur s)"
 token=$("$bin/orderflowctl" token --sub 1 --role user)
+prof_start "$api" api
 line=$(TOKEN=$token wrk -t2 -c64 -d"${dur}s" -s "$root/tests/bench/post_order.lua" \
     "http://127.0.0.1:$port/v1/orders" | grep '^BENCH')
+prof_stop api
 api_rss=$(hwm "$api")
 
 echo "3. Kafka produce ceiling (ProducerPerformance, acks=all)"
@@ -105,7 +125,9 @@ mapfile -t ids < <(mariadb --socket="$ORDERFLOW_TEST_MYSQL_ROOT_SOCKET" -uroot \
 "$bin/tests/bench_produce" orders "$n" "${ids[@]}" >/dev/null
 "$bin/orderflow-worker" --role commands --metrics-port 0 >>"$dir/worker.log" 2>&1 &
 worker=$!
+prof_start "$worker" worker
 t=$("$bin/tests/bench_wait" orderflow-commands orderflow.order-commands 7200)
+prof_stop worker
 worker_rss=$(hwm "$worker")
 apply=$(awk -v n="$n" -v t="$t" 'BEGIN { printf "%.1f", n / t }')
 
