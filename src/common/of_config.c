@@ -116,7 +116,7 @@ static const struct key_def keys[] = {
 
     S(worker, group_id, "orderflow-commands", "command consumer group"),
     I(worker, metrics_port, 9100, 0, 65535, "/metrics port (0: off)"),
-    I(worker, batch_max, 500, 1, 5000, "commands per MySQL transaction"),
+    I(worker, batch_max, 512, 1, 5000, "commands per MySQL transaction"),
     I(worker, batch_ms, 20, 0, 10000, "longest time gathering a batch"),
     I(worker, retry_max_ms, 30000, 100, 600000, "backoff cap for retries"),
 

@@ -6,7 +6,7 @@
  * INSERTs (issue 6). Here a batch costs, whatever its size n:
  *
  *   BEGIN; one dedupe SELECT ... IN; per run of CreateOrders: one share
- *   lock SELECT of their users, then per INSERT chunk (1, 2, 4 ... 256
+ *   lock SELECT of their users, then per INSERT chunk (1, 2, 4 ... 512
  *   rows: worker_sql_many_chunk) the orders INSERT and a read back of the
  *   rows it made; the outbox and commands rows in chunks; COMMIT
  *

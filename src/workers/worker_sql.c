@@ -125,7 +125,7 @@ static const struct {
 };
 
 /* log2(WSQL_MANY_MAX) + 1 sizes: 1, 2, 4, ... WSQL_MANY_MAX rows */
-#define MANY_SIZES 9
+#define MANY_SIZES 10
 #define MANY_PARAMS_MAX (WSQL_MANY_MAX * 15)
 
 struct worker_sql {

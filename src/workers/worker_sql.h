@@ -62,7 +62,7 @@ enum worker_sql_many_id {
     WSQL_MANY_COUNT
 };
 
-#define WSQL_MANY_MAX 256 /* rows in one statement */
+#define WSQL_MANY_MAX 512 /* rows in one statement */
 
 /* The first row of a result, every column as text. */
 struct worker_sql_row {
