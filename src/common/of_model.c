@@ -145,70 +145,129 @@ json_t *of_cmd_status_json(const struct of_cmd_status *c)
 
 /* ---- Redis writes ---- */
 
-int of_model_redis_append_user(struct of_redis *r, const struct of_user *u,
-                               int64_t version, struct of_err *err)
-{
+/* The hashes of CONTRACT §6 as field/value pairs, and their keys. */
+struct user_text {
     char key[64], id[24], reg[40];
+    const char *f[6], *v[6];
+    int n;
+};
 
-    snprintf(key, sizeof(key), "orderflow:user:%lld", (long long)u->user_id);
-    snprintf(id, sizeof(id), "%lld", (long long)u->user_id);
-    of_time_format(u->registration_date, 0, reg);
-    const char *f[] = {"user_id",           "email",     "username",
-                       "registration_date", "is_banned", "avatar_url"};
-    const char *v[] = {id,  u->email, u->username, reg,
-                       u->is_banned ? "true" : "false", u->avatar_url};
-    return of_redis_append_versioned(r, key, version, f, v,
-                                     u->has_avatar_url ? 6 : 5, err);
+struct order_text {
+    char key[64], id[24], uid[24], created[40], updated[40];
+    char amount[OF_MONEY_STR_SIZE];
+    char set[64], score[24]; /* orderflow:user:{id}:orders, its score */
+    const char *f[7], *v[7];
+};
+
+struct cmd_text {
+    char key[80], rid[24], acc[40], done[40];
+    const char *f[9], *v[9];
+};
+
+static void user_text(const struct of_user *u, struct user_text *t)
+{
+    static const char *const f[] = {"user_id",   "email",
+                                    "username",  "registration_date",
+                                    "is_banned", "avatar_url"};
+
+    snprintf(t->key, sizeof(t->key), "orderflow:user:%lld",
+             (long long)u->user_id);
+    snprintf(t->id, sizeof(t->id), "%lld", (long long)u->user_id);
+    of_time_format(u->registration_date, 0, t->reg);
+    memcpy(t->f, f, sizeof(f));
+    t->v[0] = t->id;
+    t->v[1] = u->email;
+    t->v[2] = u->username;
+    t->v[3] = t->reg;
+    t->v[4] = u->is_banned ? "true" : "false";
+    t->v[5] = u->avatar_url;
+    t->n = u->has_avatar_url ? 6 : 5;
 }
 
-int of_model_redis_append_order(struct of_redis *r, const struct of_order *o,
-                                int64_t version, struct of_err *err)
+static void order_text(const struct of_order *o, struct order_text *t)
 {
-    char key[64], id[24], uid[24], created[40], updated[40], score[24];
-    char amount[OF_MONEY_STR_SIZE];
-    int rc;
+    static const char *const f[] = {"order_id",     "user_id",
+                                    "order_type",   "order_status",
+                                    "total_amount", "created_at",
+                                    "updated_at"};
 
-    snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)o->order_id);
-    snprintf(id, sizeof(id), "%lld", (long long)o->order_id);
-    snprintf(uid, sizeof(uid), "%lld", (long long)o->user_id);
-    of_time_format(o->created_at, 0, created);
-    of_time_format(o->updated_at, 0, updated);
-    of_money_format(o->total_amount, amount);
-    const char *f[] = {"order_id",     "user_id",    "order_type",
-                       "order_status", "total_amount", "created_at",
-                       "updated_at"};
-    const char *v[] = {id,
-                       uid,
-                       of_avro_order_type_name(o->order_type),
-                       of_avro_order_status_name(o->order_status),
-                       amount,
-                       created,
-                       updated};
-    rc = of_redis_append_versioned(r, key, version, f, v, 7, err);
-    if (rc != OF_OK)
-        return rc;
-    /* ZADD is idempotent: the same member with the same score */
-    snprintf(key, sizeof(key), "orderflow:user:%lld:orders",
+    snprintf(t->key, sizeof(t->key), "orderflow:order:%lld",
+             (long long)o->order_id);
+    snprintf(t->id, sizeof(t->id), "%lld", (long long)o->order_id);
+    snprintf(t->uid, sizeof(t->uid), "%lld", (long long)o->user_id);
+    of_time_format(o->created_at, 0, t->created);
+    of_time_format(o->updated_at, 0, t->updated);
+    of_money_format(o->total_amount, t->amount);
+    snprintf(t->set, sizeof(t->set), "orderflow:user:%lld:orders",
              (long long)o->user_id);
-    snprintf(score, sizeof(score), "%lld",
+    snprintf(t->score, sizeof(t->score), "%lld",
              (long long)(o->created_at / 1000000));
-    const char *argv[] = {"ZADD", key, score, id};
-    return of_redis_append(r, 4, argv, NULL, err);
+    memcpy(t->f, f, sizeof(f));
+    t->v[0] = t->id;
+    t->v[1] = t->uid;
+    t->v[2] = of_avro_order_type_name(o->order_type);
+    t->v[3] = of_avro_order_status_name(o->order_status);
+    t->v[4] = t->amount;
+    t->v[5] = t->created;
+    t->v[6] = t->updated;
+}
+
+static void cmd_text(const struct of_cmd_status *c, struct cmd_text *t)
+{
+    static const char *const f[] = {
+        "command_id", "status",   "resource_type", "resource_id",
+        "error_code", "error_message", "actor_id", "accepted_at",
+        "completed_at"};
+
+    snprintf(t->key, sizeof(t->key), "orderflow:command:%s", c->command_id);
+    snprintf(t->rid, sizeof(t->rid), "%lld", (long long)c->resource_id);
+    of_time_format(c->accepted_at, 1, t->acc);
+    of_time_format(c->completed_at, 1, t->done);
+    memcpy(t->f, f, sizeof(f));
+    t->v[0] = c->command_id;
+    t->v[1] = of_cmd_status_name(c->status);
+    t->v[2] = c->resource_type;
+    t->v[3] = t->rid;
+    t->v[4] = c->error_code;
+    t->v[5] = c->error_message;
+    t->v[6] = c->actor_id;
+    t->v[7] = t->acc;
+    t->v[8] = c->completed_at ? t->done : "";
+}
+
+/* Appends \p n pairs of \p f, \p v to \p argv at *argc. */
+static void put_pairs(const char **argv, int *argc, const char *const *f,
+                      const char *const *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        argv[(*argc)++] = f[i];
+        argv[(*argc)++] = v[i];
+    }
 }
 
 int of_model_redis_put_user(struct of_redis *r, const struct of_user *u,
                             int64_t version, struct of_err *err)
 {
-    int rc = of_model_redis_append_user(r, u, version, err);
+    struct user_text t;
+    int rc;
 
+    user_text(u, &t);
+    rc = of_redis_append_versioned(r, t.key, version, t.f, t.v, t.n, err);
     return rc == OF_OK ? of_redis_flush(r, err) : rc;
 }
 
 int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
                              int64_t version, struct of_err *err)
 {
-    int rc = of_model_redis_append_order(r, o, version, err);
+    struct order_text t;
+    int rc;
 
+    order_text(o, &t);
+    rc = of_redis_append_versioned(r, t.key, version, t.f, t.v, 7, err);
+    /* ZADD is idempotent: the same member with the same score */
+    const char *argv[] = {"ZADD", t.set, t.score, t.id};
+    if (rc == OF_OK)
+        rc = of_redis_append(r, 4, argv, NULL, err);
     return rc == OF_OK ? of_redis_flush(r, err) : rc;
 }
 
@@ -227,39 +286,18 @@ int of_model_redis_append_cmd(struct of_redis *r,
                               int only_if_absent, int ttl_s,
                               struct of_err *err)
 {
-    char key[80], ttl[16], rid[24], acc[40], done[40];
+    const char *argv[3 + 2 * 9];
+    struct cmd_text t;
+    char ttl[16];
+    int argc = 0;
 
-    snprintf(key, sizeof(key), "orderflow:command:%s", c->command_id);
+    cmd_text(c, &t);
     snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-    snprintf(rid, sizeof(rid), "%lld", (long long)c->resource_id);
-    of_time_format(c->accepted_at, 1, acc);
-    of_time_format(c->completed_at, 1, done);
-    const char *argv[] = {"EVAL",
-                          put_cmd_lua,
-                          "1",
-                          key,
-                          ttl,
-                          only_if_absent ? "1" : "0",
-                          "command_id",
-                          c->command_id,
-                          "status",
-                          of_cmd_status_name(c->status),
-                          "resource_type",
-                          c->resource_type,
-                          "resource_id",
-                          rid,
-                          "error_code",
-                          c->error_code,
-                          "error_message",
-                          c->error_message,
-                          "actor_id",
-                          c->actor_id,
-                          "accepted_at",
-                          acc,
-                          "completed_at",
-                          c->completed_at ? done : ""};
-    return of_redis_append(r, (int)(sizeof(argv) / sizeof(argv[0])), argv,
-                           NULL, err);
+    argv[argc++] = t.key;
+    argv[argc++] = ttl;
+    argv[argc++] = only_if_absent ? "1" : "0";
+    put_pairs(argv, &argc, t.f, t.v, 9);
+    return of_redis_append_script(r, put_cmd_lua, 1, argc, argv, err);
 }
 
 int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
@@ -268,6 +306,103 @@ int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
     int rc = of_model_redis_append_cmd(r, c, only_if_absent, ttl_s, err);
 
     return rc == OF_OK ? of_redis_flush(r, err) : rc;
+}
+
+/*
+ * A command's whole outcome in one call (the worker's hot path: one call
+ * instead of four): what of_redis_put_versioned() does to the snapshot of
+ * its user or order, the ZADD of of_model_redis_put_order(), what
+ * put_cmd_lua does (not only-if-absent) and the PUBLISH.
+ * KEYS[1] the user or order hash or "", KEYS[2] the user's order set or "",
+ * KEYS[3] the command hash. ARGV: version, n, n snapshot pairs; score,
+ * member (when KEYS[2]); ttl, m, m command pairs; channel, message.
+ */
+static const char put_outcome_lua[] =
+    "local i = 3\n"
+    "local n = tonumber(ARGV[2])\n"
+    "if KEYS[1] ~= '' then\n"
+    "  local cur = redis.call('HGET', KEYS[1], 'version')\n"
+    "  if not cur or tonumber(cur) < tonumber(ARGV[1]) then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "    redis.call('HSET', KEYS[1], 'version', ARGV[1],\n"
+    "               unpack(ARGV, i, i + 2 * n - 1))\n"
+    "  end\n"
+    "end\n"
+    "i = i + 2 * n\n"
+    "if KEYS[2] ~= '' then\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "end\n"
+    "local ttl = ARGV[i]\n"
+    "n = tonumber(ARGV[i + 1])\n"
+    "i = i + 2\n"
+    "redis.call('DEL', KEYS[3])\n"
+    "redis.call('HSET', KEYS[3], unpack(ARGV, i, i + 2 * n - 1))\n"
+    "redis.call('EXPIRE', KEYS[3], ttl)\n"
+    "i = i + 2 * n\n"
+    "redis.call('PUBLISH', ARGV[i], ARGV[i + 1])\n"
+    "return 1\n";
+
+int of_model_redis_append_outcome(struct of_redis *r,
+                                  const struct of_user *u,
+                                  int64_t user_version,
+                                  const struct of_order *o,
+                                  int64_t order_version,
+                                  const struct of_cmd_status *c,
+                                  int ttl_s,
+                                  const char *channel,
+                                  struct of_err *err)
+{
+    const char *argv[OF_REDIS_SCRIPT_ARGS_MAX];
+    char ver[24], npairs[8], ttl[16];
+    struct user_text ut;
+    struct order_text ot;
+    struct cmd_text ct;
+    int argc = 3, rc;
+
+    if (u && o) { /* no command has both: the user goes on its own */
+        user_text(u, &ut);
+        rc = of_redis_append_versioned(r, ut.key, user_version, ut.f, ut.v,
+                                       ut.n, err);
+        if (rc != OF_OK)
+            return rc;
+        u = NULL;
+    }
+    argv[0] = argv[1] = "";
+    if (o) {
+        order_text(o, &ot);
+        argv[0] = ot.key;
+        argv[1] = ot.set;
+        snprintf(ver, sizeof(ver), "%lld", (long long)order_version);
+        snprintf(npairs, sizeof(npairs), "%d", 7);
+    } else if (u) {
+        user_text(u, &ut);
+        argv[0] = ut.key;
+        snprintf(ver, sizeof(ver), "%lld", (long long)user_version);
+        snprintf(npairs, sizeof(npairs), "%d", ut.n);
+    } else {
+        snprintf(ver, sizeof(ver), "0");
+        snprintf(npairs, sizeof(npairs), "0");
+    }
+    cmd_text(c, &ct);
+    argv[2] = ct.key;
+    argv[argc++] = ver;
+    argv[argc++] = npairs;
+    if (o)
+        put_pairs(argv, &argc, ot.f, ot.v, 7);
+    else if (u)
+        put_pairs(argv, &argc, ut.f, ut.v, ut.n);
+    if (o) {
+        argv[argc++] = ot.score;
+        argv[argc++] = ot.id;
+    }
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    argv[argc++] = ttl;
+    argv[argc++] = "9";
+    put_pairs(argv, &argc, ct.f, ct.v, 9);
+    argv[argc++] = channel;
+    argv[argc++] = c->command_id;
+    return of_redis_append_script(r, put_outcome_lua, 3, argc, argv, err);
 }
 
 /* ---- Redis reads ---- */

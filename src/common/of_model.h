@@ -80,16 +80,28 @@ int of_model_redis_put_order(struct of_redis *r, const struct of_order *o,
  */
 int of_model_redis_put_cmd(struct of_redis *r, const struct of_cmd_status *c,
                            int only_if_absent, int ttl_s, struct of_err *err);
-/* The same writes queued on a pipeline (of_redis_append(): nothing is sent
- * until of_redis_flush()). */
-int of_model_redis_append_user(struct of_redis *r, const struct of_user *u,
-                               int64_t version, struct of_err *err);
-int of_model_redis_append_order(struct of_redis *r, const struct of_order *o,
-                                int64_t version, struct of_err *err);
+/** @brief of_model_redis_put_cmd(), queued (sent by of_redis_flush()). */
 int of_model_redis_append_cmd(struct of_redis *r,
                               const struct of_cmd_status *c,
                               int only_if_absent, int ttl_s,
                               struct of_err *err);
+/**
+ * @brief Queue (of_redis_append(): sent by of_redis_flush()) a command's
+ *        whole outcome as one script call: the snapshot of its user \p u
+ *        or order \p o (NULL: none), written as of_model_redis_put_user()
+ *        and _put_order() do; its final status \p c, as
+ *        of_model_redis_put_cmd() with only_if_absent 0; and PUBLISH of its
+ *        command id on \p channel.
+ */
+int of_model_redis_append_outcome(struct of_redis *r,
+                                  const struct of_user *u,
+                                  int64_t user_version,
+                                  const struct of_order *o,
+                                  int64_t order_version,
+                                  const struct of_cmd_status *c,
+                                  int ttl_s,
+                                  const char *channel,
+                                  struct of_err *err);
 /**
  * @returns OF_OK with *found 0 or 1; OF_EAGAIN when Redis is unreachable
  *          (read MySQL instead); OF_EINVAL when the hash is malformed.

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
 #include "of_model.h"
 
 /* Version-guarded replace: KEYS[1] the hash, ARGV[1] the new version,
@@ -49,6 +51,9 @@ struct of_redis {
     struct timeval timeout;
     struct breaker *breaker; /* shared with the process's other handles */
     int pending;             /* appended, replies not read yet */
+    /* the scripts this connection has had a SCRIPT LOAD of queued */
+    const char *loaded[OF_REDIS_SCRIPTS_MAX];
+    int nloaded;
 };
 
 /* The breaker of host:port, made if new; NULL when the table is full. */
@@ -125,6 +130,7 @@ static void drop(struct of_redis *r)
         r->c = NULL;
     }
     r->pending = 0;
+    r->nloaded = 0;
 }
 
 void of_redis_destroy(struct of_redis *r)
@@ -267,20 +273,71 @@ int of_redis_append_versioned(struct of_redis *r, const char *key,
 
     if (argc < 0)
         return err->rc;
-    return of_redis_append(r, argc, argv, NULL, err);
+    /* argv[0..2] are EVAL, the script, 1 */
+    return of_redis_append_script(r, put_versioned_lua, 1, argc - 3, argv + 3,
+                                  err);
+}
+
+/* Connects unless connected, through the circuit breaker. */
+static int ensure_connected(struct of_redis *r, struct of_err *err)
+{
+    if (r->c)
+        return OF_OK;
+    if (breaker_admit(r, err) != OF_OK)
+        return err->rc;
+    if (connect_now(r, err) != OF_OK) {
+        breaker_record(r, err->rc != OF_EAGAIN);
+        return err->rc;
+    }
+    return OF_OK;
+}
+
+int of_redis_append_script(struct of_redis *r, const char *lua, int nkeys,
+                           int argc, const char **argv, struct of_err *err)
+{
+    const char *full[OF_REDIS_SCRIPT_ARGS_MAX + 3];
+    unsigned char md[SHA_DIGEST_LENGTH];
+    char sha[2 * SHA_DIGEST_LENGTH + 1], nk[12];
+    int known = 0, rc;
+
+    if (argc > OF_REDIS_SCRIPT_ARGS_MAX)
+        return of_err_set(err, OF_EFATAL, "a script call of %d arguments",
+                          argc);
+    rc = ensure_connected(r, err);
+    if (rc != OF_OK)
+        return rc;
+    for (int i = 0; i < r->nloaded; i++)
+        known |= r->loaded[i] == lua;
+    if (!known) {
+        const char *load[] = {"SCRIPT", "LOAD", lua};
+        if (r->nloaded == OF_REDIS_SCRIPTS_MAX)
+            return of_err_set(err, OF_EFATAL, "more than %d Redis scripts",
+                              OF_REDIS_SCRIPTS_MAX);
+        rc = of_redis_append(r, 3, load, NULL, err);
+        if (rc != OF_OK)
+            return rc;
+        r->loaded[r->nloaded++] = lua;
+    }
+    /* EVALSHA: the server has it by its SHA-1; sending the body with every
+     * EVAL cost the parsing and the hashing of it each time */
+    SHA1((const unsigned char *)lua, strlen(lua), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    full[0] = "EVALSHA";
+    full[1] = sha;
+    full[2] = nk;
+    memcpy(full + 3, argv, (size_t)argc * sizeof(*argv));
+    return of_redis_append(r, argc + 3, full, NULL, err);
 }
 
 int of_redis_append(struct of_redis *r, int argc, const char **argv,
                     const size_t *lens, struct of_err *err)
 {
-    if (!r->c) {
-        if (breaker_admit(r, err) != OF_OK)
-            return err->rc;
-        if (connect_now(r, err) != OF_OK) {
-            breaker_record(r, err->rc != OF_EAGAIN);
-            return err->rc;
-        }
-    }
+    int rc = ensure_connected(r, err);
+
+    if (rc != OF_OK)
+        return rc;
     if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
         of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s", r->host,
                    r->port, r->c->errstr);
@@ -293,7 +350,7 @@ int of_redis_append(struct of_redis *r, int argc, const char **argv,
 
 int of_redis_flush(struct of_redis *r, struct of_err *err)
 {
-    int n = r->pending, rc = OF_OK;
+    int n = r->pending, rc = OF_OK, noscript = 0;
     char first[256] = "";
 
     r->pending = 0;
@@ -313,10 +370,22 @@ int of_redis_flush(struct of_redis *r, struct of_err *err)
             rc = OF_EINVAL;
             snprintf(first, sizeof(first), "%s", reply->str);
         }
+        if (reply->type == REDIS_REPLY_ERROR &&
+            strncmp(reply->str, "NOSCRIPT", 8) == 0)
+            noscript = 1;
         freeReplyObject(reply);
     }
     if (n > 0)
         breaker_record(r, 1);
+    if (noscript) {
+        /* SCRIPT FLUSH, or a failover to a replica without them: a new
+         * connection loads them again */
+        drop(r);
+        return of_err_set(err, OF_EAGAIN,
+                          "Redis no longer has our scripts (%s): loading "
+                          "them again",
+                          first);
+    }
     if (rc != OF_OK)
         return of_err_set(err, rc, "Redis answered a pipelined command: %s",
                           first);

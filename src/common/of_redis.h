@@ -67,6 +67,19 @@ int of_redis_append(struct of_redis *r, int argc, const char **argv,
  */
 int of_redis_flush(struct of_redis *r, struct of_err *err);
 
+#define OF_REDIS_SCRIPTS_MAX     8  /* distinct scripts per connection */
+#define OF_REDIS_SCRIPT_ARGS_MAX 61 /* keys and arguments of one call */
+
+/**
+ * @brief Queue EVALSHA of Lua script \p lua (a string that lives as long as
+ *        the process: it is known by its address) with \p nkeys keys, then
+ *        \p argc - \p nkeys arguments, in \p argv. A connection queues
+ *        SCRIPT LOAD of a script before its first use; a NOSCRIPT answer
+ *        (SCRIPT FLUSH) makes of_redis_flush() reconnect.
+ */
+int of_redis_append_script(struct of_redis *r, const char *lua, int nkeys,
+                           int argc, const char **argv, struct of_err *err);
+
 /** @returns OF_OK if PING answers PONG. */
 int of_redis_ping(struct of_redis *r, struct of_err *err);
 

@@ -253,40 +253,37 @@ static int step_apply(struct worker *w, struct of_err *err)
     return worker_apply_order(w->apply, &w->it->msg, &w->it->cmd.order, &w->it->out, err);
 }
 
-static int publish_done(struct worker *w, struct of_err *err)
+/* Queues the read model of \p o and the PUBLISH that wakes the API. */
+static int append_outcome(struct worker *w,
+                          const struct worker_outcome *o,
+                          struct of_err *err)
 {
-    const char *argv[] = {"PUBLISH", DONE_CHANNEL, w->it->out.cmd.command_id};
-    redisReply *reply = of_redis_command(w->redis, 3, argv, NULL, err);
+    return of_model_redis_append_outcome(
+        w->redis, o->has_user ? &o->user : NULL, o->user_version,
+        o->has_order ? &o->order : NULL, o->order_version, &o->cmd,
+        w->cfg->redis.command_ttl_s, DONE_CHANNEL, err);
+}
 
-    if (!reply)
-        return err->rc;
-    freeReplyObject(reply);
-    return OF_OK;
+/* Sends what was queued; Redis answering with an error (maxmemory OOM,
+ * say) is retried too: skipping the update would leave the read model
+ * behind MySQL for good. Only OF_EFATAL (AUTH refused: wrong
+ * configuration) stops. */
+static int flush_outcomes(struct worker *w, int rc, struct of_err *err)
+{
+    if (rc == OF_OK)
+        rc = of_redis_flush(w->redis, err);
+    else
+        of_redis_flush(w->redis, &(struct of_err){0}); /* drop the queue */
+    if (rc == OF_EINVAL)
+        err->rc = rc = OF_EAGAIN;
+    return rc;
 }
 
 /* The read model after the MySQL commit. Each write is version-guarded or
  * idempotent, so writing again after a partial failure is harmless. */
 static int step_readmodel(struct worker *w, struct of_err *err)
 {
-    const struct worker_outcome *o = &w->it->out;
-    int rc = OF_OK;
-
-    if (o->has_user)
-        rc = of_model_redis_put_user(w->redis, &o->user, o->user_version, err);
-    if (rc == OF_OK && o->has_order)
-        rc = of_model_redis_put_order(w->redis, &o->order, o->order_version,
-                                      err);
-    if (rc == OF_OK)
-        rc = of_model_redis_put_cmd(w->redis, &o->cmd, 0,
-                                    w->cfg->redis.command_ttl_s, err);
-    if (rc == OF_OK)
-        rc = publish_done(w, err);
-    /* Redis answering with an error (maxmemory OOM, say) is retried too:
-     * skipping the update would leave the read model behind MySQL for
-     * good. Only OF_EFATAL (AUTH refused: wrong configuration) stops. */
-    if (rc == OF_EINVAL)
-        err->rc = rc = OF_EAGAIN;
-    return rc;
+    return flush_outcomes(w, append_outcome(w, &w->it->out, err), err);
 }
 
 static int step_deadletter(struct worker *w, struct of_err *err)
@@ -583,25 +580,9 @@ static int readmodel_batch(struct worker *w, int n, struct of_err *err)
 {
     int rc = OF_OK;
 
-    for (int i = 0; rc == OF_OK && i < n; i++) {
-        const struct worker_outcome *o = &w->items[i].out;
-        const char *argv[] = {"PUBLISH", DONE_CHANNEL, o->cmd.command_id};
-        if (o->has_user)
-            rc = of_model_redis_append_user(w->redis, &o->user,
-                                            o->user_version, err);
-        if (rc == OF_OK && o->has_order)
-            rc = of_model_redis_append_order(w->redis, &o->order,
-                                             o->order_version, err);
-        if (rc == OF_OK)
-            rc = of_model_redis_append_cmd(w->redis, &o->cmd, 0,
-                                           w->cfg->redis.command_ttl_s, err);
-        if (rc == OF_OK)
-            rc = of_redis_append(w->redis, 3, argv, NULL, err);
-    }
-    if (rc == OF_OK)
-        return of_redis_flush(w->redis, err);
-    of_redis_flush(w->redis, err); /* drop what was queued */
-    return rc;
+    for (int i = 0; rc == OF_OK && i < n; i++)
+        rc = append_outcome(w, &w->items[i].out, err);
+    return flush_outcomes(w, rc, err);
 }
 
 /* items[0..n) one by one through handle(); *g collects the given up. */
