@@ -624,9 +624,19 @@ static int batch(struct worker *w, int n, struct given_up *g)
     }
     rc = worker_apply_batch(w->apply, w->bcmds, n, &err);
     if (rc != OF_OK) {
-        of_debug("a batch of %d was rolled back, applying its commands one "
-                 "by one: %s",
-                 n, err.msg);
+        /* as a failed attempt of one command is: lock waits, deadlocks and
+         * outages said at once (the one-by-one retries say it again only
+         * after their own first attempt) */
+        if (rc == OF_EINVAL)
+            of_info("a batch of %d was rolled back, applying its commands "
+                    "one by one: %s",
+                    n, err.msg);
+        else
+            of_warn("a batch of %d was rolled back, applying its commands "
+                    "one by one: %s",
+                    n, err.msg);
+        if (rc == OF_EAGAIN) /* the one-by-one path is its retry */
+            worker_metrics_retry(&w->wm, "mysql");
         of_metrics_add(w->wm.batch_fallbacks, 1);
         return each_alone(w, n, g);
     }
