@@ -348,6 +348,24 @@ int of_redis_append(struct of_redis *r, int argc, const char **argv,
     return OF_OK;
 }
 
+int of_redis_send(struct of_redis *r, struct of_err *err)
+{
+    int done = 0;
+
+    if (!r->c || r->pending == 0)
+        return OF_OK;
+    do {
+        if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+            of_err_set(err, OF_EAGAIN, "Redis at \"%s:%d\" failed: %s",
+                       r->host, r->port, r->c->errstr);
+            drop(r);
+            breaker_record(r, 0);
+            return OF_EAGAIN;
+        }
+    } while (!done);
+    return OF_OK;
+}
+
 int of_redis_flush(struct of_redis *r, struct of_err *err)
 {
     int n = r->pending, rc = OF_OK, noscript = 0;

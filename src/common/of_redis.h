@@ -60,6 +60,13 @@ int of_redis_append(struct of_redis *r, int argc, const char **argv,
                     const size_t *lens, struct of_err *err);
 
 /**
+ * @brief Send the queued commands now, leaving their replies to
+ *        of_redis_flush(): the server works on them meanwhile.
+ * @returns OF_OK; OF_EAGAIN (the connection failed: all is dropped).
+ */
+int of_redis_send(struct of_redis *r, struct of_err *err);
+
+/**
  * @brief Send the queued commands and read all their replies.
  * @returns OF_OK; OF_EAGAIN (connection failed or timed out); OF_EINVAL
  *          (a command was answered with an error: the first one's text is

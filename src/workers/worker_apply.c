@@ -491,10 +491,16 @@ static int reread_done(struct worker_apply *wa, struct of_err *err)
 void apply_outcome_init(struct worker_apply *wa)
 {
     const struct apply_cmd *c = wa->c;
-    struct of_cmd_status *st = &wa->out->cmd;
+    struct worker_outcome *out = wa->out;
+    struct of_cmd_status *st = &out->cmd;
 
-    memset(wa->out, 0, sizeof(*wa->out));
-    wa->out->result = WORKER_APPLIED;
+    /* not the snapshots (10 KiB, a user's): has_user and has_order say
+     * whether they are set, and a batch inits 512 outcomes */
+    out->result = WORKER_APPLIED;
+    out->conflict = 0;
+    out->has_user = out->has_order = 0;
+    out->user_version = out->order_version = 0;
+    memset(st, 0, sizeof(*st));
     snprintf(st->command_id, sizeof(st->command_id), "%s", c->command_id);
     st->status = OF_CMD_APPLIED;
     snprintf(st->resource_type, sizeof(st->resource_type), "%s",

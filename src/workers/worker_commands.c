@@ -6,10 +6,12 @@
  *   pipeline: read model and PUBLISH orderflow:command-done -> one commit
  *   of the offsets
  *
- * and, for any message a batch cannot take (it fails a check, or MySQL did
- * not take its batch whole), one message at a time (handle()): the same
- * steps, each retried as below. The offset is committed last, so a crash anywhere before it means a
- * redelivery, which the dedupe row turns into a no-op in MySQL and a
+ * (the Redis replies and the offset commit of a batch come after the next
+ * batch's MySQL transaction: see "batches" below) and, for any message a
+ * batch cannot take (it fails a check, or MySQL did not take its batch
+ * whole), one message at a time (handle()): the same steps, each retried
+ * as below. The offset is committed last, so a crash anywhere before it
+ * means a redelivery, which the dedupe row turns into a no-op in MySQL and a
  * catch-up of Redis (worker_apply reads back a duplicate's outcome).
  *
  * Failures, by class (STYLE §3):
@@ -96,7 +98,19 @@ struct worker {
     uint64_t seed;            /* backoff jitter */
     struct item *it;  /* the message in hand: &one, or one of items */
     struct item one;  /* handle()'s */
-    struct item *items; /* a batch's, [worker] batch_max of them */
+    /* two sets of [worker] batch_max items and messages: a batch's Redis
+     * replies are read (finish()) after the next batch's MySQL commit */
+    struct item *sets[2];
+    rd_kafka_message_t **msets[2];
+    int cur;
+    struct item *items; /* sets[cur]: the next batch's */
+    struct pending {
+        int n;                   /* 0: none */
+        struct item *items;      /* sets[!cur] */
+        rd_kafka_message_t **msgs; /* msets[!cur], owned */
+        int sent;                /* its Redis writes went out whole */
+        int64_t t0;
+    } pend;
     rd_kafka_message_t **polled;     /* what one poll round got */
     const rd_kafka_message_t **done; /* a batch's, to commit */
     struct worker_batch_cmd *bcmds;
@@ -521,6 +535,12 @@ static int handle(struct worker *w, const rd_kafka_message_t *rkm)
  * pipeline, one offset commit. Any other message, and every message of a
  * batch MySQL did not take whole, goes through handle() alone, in order.
  *
+ * A batch's Redis writes are sent right after its MySQL commit, but their
+ * replies are read, and its offsets committed, only after the next batch's
+ * MySQL transaction (finish()), or as soon as nothing more is waiting: the
+ * Redis server and MySQL work at the same time, not one after the other.
+ * Anything else that talks to Redis finishes the pending batch first.
+ *
  * Given up (handle() returned OF_EAGAIN: its partition was revoked, or we
  * are stopping), a message comes again from its committed offset, so the
  * later messages of its partition in hand are given up too: applied now,
@@ -575,14 +595,54 @@ static int batchable(struct worker *w, struct item *it,
            step_decode(w, &err) == OF_OK && check_key(w, &err) == OF_OK;
 }
 
-/* The read model of items[0..n) in one pipeline. */
-static int readmodel_batch(struct worker *w, int n, struct of_err *err)
+/*
+ * The batch sent last (w->pend): reads the replies of its Redis writes,
+ * retries one by one (as handle() does) if they failed, then commits its
+ * offsets and destroys its messages. By the time this runs (after the next
+ * batch's MySQL transaction, or when no message is waiting) the replies
+ * are in: Redis worked while we waited for MySQL.
+ */
+static int finish(struct worker *w, struct given_up *g)
 {
-    int rc = OF_OK;
+    struct pending *p = &w->pend;
+    const rd_kafka_message_t **done = w->done;
+    struct of_err err = {0};
+    int ndone = 0, rc = OF_OK, sent;
 
-    for (int i = 0; rc == OF_OK && i < n; i++)
-        rc = append_outcome(w, &w->items[i].out, err);
-    return flush_outcomes(w, rc, err);
+    if (p->n == 0)
+        return OF_OK;
+    sent = p->sent ? flush_outcomes(w, OF_OK, &err) : OF_EAGAIN;
+    for (int i = 0; rc == OF_OK && i < p->n; i++) {
+        struct item *it = &p->items[i];
+        w->it = it;
+        of_log_set_trace(it->is_user ? it->cmd.user.trace_id
+                                     : it->cmd.order.trace_id);
+        if (sent != OF_OK) {
+            if (!*w->running)
+                g->all = 1;
+            if (is_given_up(g, it))
+                continue;
+            worker_consumer_hold(w->wc, it->rkm);
+            rc = with_retry(w, step_readmodel, "redis", &err);
+            worker_consumer_release(w->wc);
+            if (rc == OF_EAGAIN) {
+                give_up(g, it);
+                rc = OF_OK;
+                continue;
+            }
+        }
+        if (rc == OF_OK) {
+            count_done(w, it, log_outcome(w), p->t0);
+            done[ndone++] = it->rkm;
+        }
+    }
+    of_log_set_trace(NULL);
+    worker_consumer_commit_many(w->wc, done, ndone);
+    of_metrics_set(w->wm.batch_size, p->n);
+    for (int i = 0; i < p->n; i++)
+        rd_kafka_message_destroy(p->msgs[i]);
+    p->n = 0;
+    return rc;
 }
 
 /* items[0..n) one by one through handle(); *g collects the given up. */
@@ -604,13 +664,17 @@ static int each_alone(struct worker *w, int n, struct given_up *g)
     return OF_OK;
 }
 
-/* items[0..n), all batchable, as one batch. */
-static int batch(struct worker *w, int n, struct given_up *g)
+/* items[0..n), all batchable and polled as msgs[0..n), as one batch; it
+ * takes the messages (msgs[i] set to NULL) when it is committed. */
+static int batch(struct worker *w,
+                 int n,
+                 rd_kafka_message_t **msgs,
+                 struct given_up *g)
 {
-    const rd_kafka_message_t **done = w->done;
+    struct pending *p = &w->pend;
     struct of_err err = {0};
     int64_t t0 = of_time_mono_us();
-    int ndone = 0, rc;
+    int rc;
 
     for (int i = 0; i < n; i++) {
         struct item *it = &w->items[i];
@@ -638,42 +702,33 @@ static int batch(struct worker *w, int n, struct given_up *g)
         if (rc == OF_EAGAIN) /* the one-by-one path is its retry */
             worker_metrics_retry(&w->wm, "mysql");
         of_metrics_add(w->wm.batch_fallbacks, 1);
+        if (finish(w, g) == OF_EFATAL)
+            return OF_EFATAL;
         return each_alone(w, n, g);
     }
     /* committed in MySQL; nothing else happened yet */
     WORKER_FAULT("after_db_commit");
-    rc = readmodel_batch(w, n, &err);
+    if (finish(w, g) == OF_EFATAL)
+        return OF_EFATAL;
+    /* this batch's Redis writes go out now, and the API hears of them at
+     * once; their replies wait for finish() */
+    for (int i = 0; rc == OF_OK && i < n; i++)
+        rc = append_outcome(w, &w->items[i].out, &err);
+    if (rc == OF_OK)
+        rc = of_redis_send(w->redis, &err);
+    else
+        flush_outcomes(w, rc, &err);
+    *p = (struct pending){.n = n,
+                          .items = w->items,
+                          .msgs = w->msets[w->cur],
+                          .sent = rc == OF_OK,
+                          .t0 = t0};
     for (int i = 0; i < n; i++) {
-        struct item *it = &w->items[i];
-        if (rc != OF_OK) {
-            /* one by one, retried, as handle() does */
-            if (!*w->running)
-                g->all = 1;
-            if (is_given_up(g, it))
-                continue;
-            w->it = it;
-            worker_consumer_hold(w->wc, it->rkm);
-            of_log_set_trace(it->is_user ? it->cmd.user.trace_id
-                                         : it->cmd.order.trace_id);
-            int one = with_retry(w, step_readmodel, "redis", &err);
-            worker_consumer_release(w->wc);
-            of_log_set_trace(NULL);
-            if (one == OF_EFATAL)
-                return one;
-            if (one != OF_OK) {
-                give_up(g, it);
-                continue;
-            }
-        }
-        w->it = it;
-        of_log_set_trace(it->is_user ? it->cmd.user.trace_id
-                                     : it->cmd.order.trace_id);
-        count_done(w, it, log_outcome(w), t0);
-        of_log_set_trace(NULL);
-        done[ndone++] = it->rkm;
+        p->msgs[i] = msgs[i];
+        msgs[i] = NULL;
     }
-    worker_consumer_commit_many(w->wc, done, ndone);
-    of_metrics_set(w->wm.batch_size, n);
+    w->cur ^= 1;
+    w->items = w->sets[w->cur];
     return OF_OK;
 }
 
@@ -707,12 +762,13 @@ static int consume(struct worker *w, int n)
             m++;
         }
         if (m > 0) {
-            rc = batch(w, m, &g);
+            rc = batch(w, m, held + i, &g);
             i += m;
             continue;
         }
         item_init(w, &w->items[0], held[i]);
-        if (!is_given_up(&g, &w->items[0])) {
+        rc = finish(w, &g); /* handle() uses the Redis connection */
+        if (rc == OF_OK && !is_given_up(&g, &w->items[0])) {
             rc = handle(w, held[i]);
             if (rc == OF_EAGAIN) {
                 give_up(&g, &w->items[0]);
@@ -721,8 +777,10 @@ static int consume(struct worker *w, int n)
         }
         i++;
     }
-    for (int i = 0; i < n; i++)
-        rd_kafka_message_destroy(held[i]);
+    for (int i = 0; i < n; i++) {
+        if (held[i]) /* not taken by a batch */
+            rd_kafka_message_destroy(held[i]);
+    }
     return rc;
 }
 
@@ -737,7 +795,8 @@ static int poll_round(struct worker *w, int *n, struct of_err *err)
     *n = 0;
     while (*n < cfg->worker.batch_max) {
         rd_kafka_message_t *rkm;
-        int timeout = *n == 0 ? POLL_MS : 0;
+        /* with a batch to finish, only what is there already */
+        int timeout = *n == 0 && w->pend.n == 0 ? POLL_MS : 0;
 
         if (*n > 0 && of_time_mono_us() >= until)
             break;
@@ -786,11 +845,18 @@ static int setup(struct worker *w, struct of_err *err)
     if (!w->wc)
         return err->rc;
     w->parking = worker_parking_new(cfg);
-    w->items = calloc((size_t)cfg->worker.batch_max, sizeof(*w->items));
+    for (int k = 0; k < 2; k++) {
+        w->sets[k] = calloc((size_t)cfg->worker.batch_max, sizeof(**w->sets));
+        w->msets[k] =
+            calloc((size_t)cfg->worker.batch_max, sizeof(**w->msets));
+        if (!w->sets[k] || !w->msets[k])
+            return of_err_set(err, OF_EFATAL, "out of memory");
+    }
+    w->items = w->sets[0];
     w->polled = calloc((size_t)cfg->worker.batch_max, sizeof(*w->polled));
     w->done = calloc((size_t)cfg->worker.batch_max, sizeof(*w->done));
     w->bcmds = calloc((size_t)cfg->worker.batch_max, sizeof(*w->bcmds));
-    if (!w->parking || !w->items || !w->polled || !w->done || !w->bcmds)
+    if (!w->parking || !w->polled || !w->done || !w->bcmds)
         return of_err_set(err, OF_EFATAL, "out of memory");
     return OF_OK;
 }
@@ -798,8 +864,14 @@ static int setup(struct worker *w, struct of_err *err)
 static void teardown(struct worker *w)
 {
     worker_parking_destroy(w->parking);
+    /* before the consumer: librdkafka waits for its messages to go */
+    for (int i = 0; i < w->pend.n; i++) /* exiting on OF_EFATAL */
+        rd_kafka_message_destroy(w->pend.msgs[i]);
     worker_consumer_close(w->wc);
-    free(w->items);
+    for (int k = 0; k < 2; k++) {
+        free(w->sets[k]);
+        free(w->msets[k]);
+    }
     free(w->polled);
     free(w->done);
     free(w->bcmds);
@@ -840,7 +912,11 @@ int worker_commands_run(const struct of_config *cfg,
         }
         if (n > 0 && consume(w, n) == OF_EFATAL)
             goto out;
+        if (n == 0 && finish(w, &(struct given_up){0}) == OF_EFATAL)
+            goto out;
     }
+    if (finish(w, &(struct given_up){0}) == OF_EFATAL)
+        goto out;
     of_info("stopping: committing offsets and leaving the group");
     status = 0;
 out:
