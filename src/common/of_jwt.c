@@ -1,13 +1,16 @@
 /* of_jwt: see of_jwt.h. */
 #include "of_jwt.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #define OF_JWT_MIN_HMAC_KEY 32
@@ -515,6 +518,114 @@ out:
     free(json);
     jwt_free(t);
     return rc;
+}
+
+/* ---- the verified-token cache (see of_jwt.h) ---- */
+
+struct jwt_cache_entry {
+    uint64_t hash;
+    size_t len;
+    int64_t from, until; /* answers while from <= now < until (exp) */
+    struct of_jwt_claims claims;
+    char token[OF_JWT_CACHE_TOKEN_MAX];
+};
+
+struct of_jwt_cache {
+    const struct of_jwt *jwt; /* borrowed */
+    pthread_mutex_t lock;     /* guards every slot */
+    int nslots;
+    struct jwt_cache_entry *slots; /* calloc'ed: untouched slots cost no RSS */
+    long hits;                     /* under lock */
+};
+
+struct of_jwt_cache *of_jwt_cache_new(const struct of_jwt *jwt, int slots,
+                                      struct of_err *err)
+{
+    struct of_jwt_cache *cache = calloc(1, sizeof(*cache));
+
+    assert(slots > 0);
+    if (cache)
+        cache->slots = calloc((size_t)slots, sizeof(*cache->slots));
+    if (!cache || !cache->slots) {
+        free(cache);
+        of_err_set(err, OF_EFATAL, "out of memory");
+        return NULL;
+    }
+    cache->jwt = jwt;
+    cache->nslots = slots;
+    pthread_mutex_init(&cache->lock, NULL);
+    return cache;
+}
+
+void of_jwt_cache_destroy(struct of_jwt_cache *cache)
+{
+    if (!cache)
+        return;
+    /* bearer tokens are credentials: leave none in freed memory */
+    explicit_bzero(cache->slots, (size_t)cache->nslots * sizeof(*cache->slots));
+    free(cache->slots);
+    pthread_mutex_destroy(&cache->lock);
+    free(cache);
+}
+
+/* FNV-1a: picks the slot only; a match is decided by the bytes. */
+static uint64_t token_hash(const char *token, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+    return h;
+}
+
+int of_jwt_verify_cached(struct of_jwt_cache *cache, const char *token,
+                         time_t now, struct of_jwt_claims *claims,
+                         struct of_err *err)
+{
+    size_t len = strnlen(token, OF_JWT_CACHE_TOKEN_MAX);
+    uint64_t h;
+    struct jwt_cache_entry *e;
+    int hit, rc;
+
+    if (len == OF_JWT_CACHE_TOKEN_MAX) /* too long to keep */
+        return of_jwt_verify(cache->jwt, token, now, claims, err);
+    h = token_hash(token, len);
+    e = &cache->slots[h % (uint64_t)cache->nslots];
+    pthread_mutex_lock(&cache->lock);
+    /* constant time over the bytes: how long a compare takes must not
+     * tell a caller how much of someone else's token it guessed */
+    hit = e->hash == h && e->len == len && e->from <= (int64_t)now &&
+          (int64_t)now < e->until && CRYPTO_memcmp(e->token, token, len) == 0;
+    if (hit) {
+        *claims = e->claims;
+        cache->hits++;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    if (hit)
+        return OF_OK;
+    rc = of_jwt_verify(cache->jwt, token, now, claims, err);
+    /* past exp but within the leeway: valid now, not kept */
+    if (rc != OF_OK || claims->exp <= (int64_t)now)
+        return rc;
+    pthread_mutex_lock(&cache->lock);
+    e->hash = h;
+    e->len = len;
+    e->from = (int64_t)now;
+    e->until = claims->exp;
+    e->claims = *claims;
+    memcpy(e->token, token, len);
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+long of_jwt_cache_hits(struct of_jwt_cache *cache)
+{
+    long n;
+
+    pthread_mutex_lock(&cache->lock);
+    n = cache->hits;
+    pthread_mutex_unlock(&cache->lock);
+    return n;
 }
 
 char *of_jwt_sign(const struct of_jwt *jwt, int64_t sub, enum of_role role,

@@ -8,8 +8,9 @@
  *
  * A write request runs in three steps on libmicrohttpd threads: the handler
  * validates it and hands the command to the producer (api_publish), then
- * suspends the connection; the delivery report (producer poll thread) fills
- * req->publish and resumes it; libmicrohttpd calls the handler again, which
+ * suspends the connection; the delivery report (producer poll thread)
+ * writes the command's "accepted" status to Redis, fills req->publish and
+ * resumes it; libmicrohttpd calls the handler again, which
  * answers (api_answer_publish). With "Prefer: wait=N" the waiter
  * (api_wait.c) holds the connection until the worker announces the outcome.
  */
@@ -39,6 +40,7 @@ struct api_conn;
 struct api {
     const struct of_config *cfg; /* borrowed from main() */
     struct of_jwt *jwt;
+    struct of_jwt_cache *jwt_cache; /* verified bearer tokens (api_auth.c) */
     struct of_avro *avro;
     struct of_metrics *metrics;
     struct api_producer *producer;

@@ -6,7 +6,9 @@
  *
  * Verified API keys are cached per process for a short time so that a busy
  * client does not cost a MySQL round trip per request; a revoked key stops
- * working within that time (API_KEY_CACHE_US).
+ * working within that time (API_KEY_CACHE_US). Verified JWTs are cached
+ * until their exp (of_jwt_verify_cached): a token is never revoked, and
+ * any later verification before exp would say the same.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -163,8 +165,8 @@ int api_authenticate(struct api_req *req, enum MHD_Result *ret)
     }
     if (strncmp(auth, "Bearer ", 7) != 0)
         return unauthenticated(req, ret, "not a Bearer token");
-    if (of_jwt_verify(req->api->jwt, auth + 7, time(NULL), &claims, &err) !=
-        OF_OK)
+    if (of_jwt_verify_cached(req->api->jwt_cache, auth + 7, time(NULL),
+                             &claims, &err) != OF_OK)
         return unauthenticated(req, ret, err.msg);
     req->who.role = claims.role;
     req->who.user_id = claims.sub;

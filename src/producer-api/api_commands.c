@@ -250,25 +250,6 @@ static enum MHD_Result outcome(struct api_req *req,
     return answer(req, 202, accepted_body(req));
 }
 
-static void record_accepted(struct api_req *req)
-{
-    struct of_cmd_status c = {0};
-    struct of_err err;
-
-    snprintf(c.command_id, sizeof(c.command_id), "%s", req->command_id);
-    c.status = OF_CMD_ACCEPTED;
-    snprintf(c.resource_type, sizeof(c.resource_type), "%s",
-             req->resource_type);
-    c.resource_id = req->resource_id;
-    snprintf(c.actor_id, sizeof(c.actor_id), "%s", req->who.id);
-    c.accepted_at = req->started_us;
-    if (of_model_redis_put_cmd(api_redis(req->api), &c, 1,
-                               req->api->cfg->redis.command_ttl_s,
-                               &err) != OF_OK)
-        of_warn("command %s: accepted status not cached: %s", req->command_id,
-                err.msg);
-}
-
 enum MHD_Result api_answer_publish(struct api_req *req)
 {
     struct of_cmd_status c;
@@ -292,7 +273,8 @@ enum MHD_Result api_answer_publish(struct api_req *req)
         break;
     }
     if (!req->waited) {
-        record_accepted(req);
+        /* acked: its "accepted" status is in Redis already (written with
+         * its delivery report's batch, api_publish.c) */
         if (req->wait_s > 0 && !req->api->stopping) {
             req->deadline_us = of_time_now_us() + req->wait_s * 1000000LL;
             api_suspend(req);

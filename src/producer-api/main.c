@@ -30,6 +30,8 @@ static const char usage[] =
     "SIGTERM or SIGINT: stop accepting, finish in-flight requests, flush the\n"
     "producer, exit 0. SIGHUP reopens the log file.\n";
 
+#define API_JWT_CACHE_SLOTS 512
+
 static volatile sig_atomic_t running = 1;
 static volatile sig_atomic_t reopen_log;
 
@@ -90,6 +92,12 @@ static int run(const struct of_config *cfg)
     api.jwt = of_jwt_new(cfg, 0, &err);
     if (!api.jwt)
         goto out;
+    /* one slot per active token: clients reuse a token for its lifetime,
+     * and a few hundred of them busy at once is plenty for one process
+     * (a miss only costs the full verification) */
+    api.jwt_cache = of_jwt_cache_new(api.jwt, API_JWT_CACHE_SLOTS, &err);
+    if (!api.jwt_cache)
+        goto out;
     api.avro = of_avro_new(&err);
     if (!api.avro)
         goto out;
@@ -121,6 +129,7 @@ out:
     api_waiters_destroy(api.waiters);
     api_producer_destroy(api.producer);
     of_avro_destroy(api.avro);
+    of_jwt_cache_destroy(api.jwt_cache);
     of_jwt_destroy(api.jwt);
     of_metrics_destroy(api.metrics);
     return rc;
