@@ -6,9 +6,10 @@
  * INSERTs (issue 6). Here a batch costs, whatever its size n:
  *
  *   BEGIN; one dedupe SELECT ... IN; per run of CreateOrders: one share
- *   lock SELECT of their users, then per INSERT chunk (1, 2, 4 ... 512
- *   rows: worker_sql_many_chunk) the orders INSERT and a read back of the
- *   rows it made; the outbox and commands rows in chunks; COMMIT
+ *   lock SELECT of their users, then per INSERT chunk (up to 64 rows, or
+ *   128, 256, 512: worker_sql_many_chunk) the orders INSERT and a read
+ *   back of the rows it made; the outbox and commands rows in chunks;
+ *   COMMIT
  *
  * plus, per other command (pay, refund, cancel, any user command), the
  * statements of its handler, the same code as one at a time. Its outbox

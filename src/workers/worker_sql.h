@@ -8,7 +8,8 @@
  * not of_db). A lost connection is closed with all its statements; the next
  * worker_sql_begin() reconnects and prepares them again.
  *
- * The session runs with time_zone '+00:00' (TIMESTAMP parameters are UTC
+ * The session runs with autocommit off (a transaction begins with its
+ * first statement), time_zone '+00:00' (TIMESTAMP parameters are UTC
  * text, see worker_sql_time()), a strict sql_mode (a value that does not
  * fit fails instead of being cut) and a short lock wait timeout (see the
  * .c). One connection, one thread.
@@ -46,8 +47,8 @@ enum worker_sql_id {
 /*
  * Statements of many rows, for the batch path (worker_apply_batch.c): a
  * prefix, one group of ?s per row, a suffix. Each is prepared on first use
- * for 1, 2, 4, ... WSQL_MANY_MAX rows, so a connection holds at most
- * log2(WSQL_MANY_MAX) + 1 of each.
+ * for the row counts 1 to 64, 128, 256 and 512 (worker_sql_many_chunk()),
+ * so a connection holds at most 67 of each.
  */
 enum worker_sql_many_id {
     /* SELECT command_id FROM commands WHERE command_id IN (...) */
@@ -92,7 +93,8 @@ void worker_sql_destroy(struct worker_sql *db);
  */
 int worker_sql_connect(struct worker_sql *db, struct of_err *err);
 
-/** @brief worker_sql_connect(), then START TRANSACTION. */
+/** @brief worker_sql_connect(); the transaction begins with the next
+ *         statement (the session runs with autocommit off). */
 int worker_sql_begin(struct worker_sql *db, struct of_err *err);
 int worker_sql_commit(struct worker_sql *db, struct of_err *err);
 /** @brief Roll back; errors are ignored (a lost connection is dropped). */
@@ -126,7 +128,7 @@ typedef void (*worker_sql_row_fn)(void *arg, const struct worker_sql_row *row);
  *        each row's parameters one row after the other.
  * @param rows 1 to WSQL_MANY_MAX. The two SELECTs take any count (the IN
  *        list is filled up to the prepared size with the last value); the
- *        INSERTs take a power of two only (worker_sql_many_chunk()).
+ *        INSERTs take the sizes of worker_sql_many_chunk() only.
  * @param cb called for each row of a SELECT's result (may be NULL).
  * @param insert_id if not NULL, the AUTO_INCREMENT id of the first row an
  *        INSERT wrote (LAST_INSERT_ID()).
@@ -141,8 +143,9 @@ int worker_sql_run_many(struct worker_sql *db,
                         uint64_t *insert_id,
                         struct of_err *err);
 
-/** @returns the rows of the next INSERT chunk of \p left rows: the largest
- *           power of two that is at most \p left and WSQL_MANY_MAX. */
+/** @returns the rows of the next INSERT chunk of \p left rows: all of
+ *           them up to 64, else the largest of 128, 256 and 512 that is at
+ *           most \p left. */
 int worker_sql_many_chunk(int left);
 
 /**
