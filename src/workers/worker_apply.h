@@ -97,6 +97,13 @@ struct worker_batch_cmd {
 };
 
 /**
+ * @brief Allocate (and touch) the scratch of batches of up to \p n
+ *        commands now rather than on first use.
+ * @returns OF_OK, or OF_EFATAL (out of memory).
+ */
+int worker_apply_reserve(struct worker_apply *wa, int n);
+
+/**
  * @brief Apply \p n commands in one transaction, with the effect of
  *        worker_apply_user() / worker_apply_order() called on each in turn
  *        (business rejections included: they commit with the others), but

@@ -6,8 +6,8 @@
  * INSERTs (issue 6). Here a batch costs, whatever its size n:
  *
  *   BEGIN; one dedupe SELECT ... IN; per run of CreateOrders: one share
- *   lock SELECT of their users, then per INSERT chunk (up to 64 rows, or
- *   128, 256, 512: worker_sql_many_chunk) the orders INSERT and a read
+ *   lock SELECT of their users, then per INSERT chunk (up to 16 rows, or
+ *   32, 64 ... 512: worker_sql_many_chunk) the orders INSERT and a read
  *   back of the rows it made; the outbox and commands rows in chunks;
  *   COMMIT
  *
@@ -111,6 +111,21 @@ static struct apply_batch *batch_get(struct worker_apply *wa, int n)
     }
     b->cap = n;
     return b;
+}
+
+int worker_apply_reserve(struct worker_apply *wa, int n)
+{
+    struct apply_batch *b = batch_get(wa, n);
+
+    if (!b)
+        return OF_EFATAL;
+    /* touched now, so that the resident size is what it will be under
+     * full batches (a soak test sees no growth later) */
+    explicit_bzero(b->slots, (size_t)n * sizeof(*b->slots));
+    explicit_bzero(b->params,
+                   (size_t)n * APPLY_CMD_PARAMS * sizeof(*b->params));
+    explicit_bzero(b->text, (size_t)n * sizeof(*b->text));
+    return OF_OK;
 }
 
 /* ---- command ids: the repeat check and the dedupe lookup's matching ---- */

@@ -845,13 +845,19 @@ static int setup(struct worker *w, struct of_err *err)
     if (!w->wc)
         return err->rc;
     w->parking = worker_parking_new(cfg);
+    /* the batches' memory (~20 KiB an item: a user snapshot holds a
+     * 2,048-character avatar URL) is touched now, so the resident size
+     * stays what it is at start whatever the batch sizes to come */
     for (int k = 0; k < 2; k++) {
-        w->sets[k] = calloc((size_t)cfg->worker.batch_max, sizeof(**w->sets));
-        w->msets[k] =
-            calloc((size_t)cfg->worker.batch_max, sizeof(**w->msets));
+        size_t n = (size_t)cfg->worker.batch_max;
+        w->sets[k] = calloc(n, sizeof(**w->sets));
+        w->msets[k] = calloc(n, sizeof(**w->msets));
         if (!w->sets[k] || !w->msets[k])
             return of_err_set(err, OF_EFATAL, "out of memory");
+        explicit_bzero(w->sets[k], n * sizeof(**w->sets)); /* kept */
     }
+    if (worker_apply_reserve(w->apply, cfg->worker.batch_max) != OF_OK)
+        return of_err_set(err, OF_EFATAL, "out of memory");
     w->items = w->sets[0];
     w->polled = calloc((size_t)cfg->worker.batch_max, sizeof(*w->polled));
     w->done = calloc((size_t)cfg->worker.batch_max, sizeof(*w->done));

@@ -46,9 +46,9 @@ enum worker_sql_id {
 
 /*
  * Statements of many rows, for the batch path (worker_apply_batch.c): a
- * prefix, one group of ?s per row, a suffix. Each is prepared on first use
- * for the row counts 1 to 64, 128, 256 and 512 (worker_sql_many_chunk()),
- * so a connection holds at most 67 of each.
+ * prefix, one group of ?s per row, a suffix. Each is prepared at connect
+ * for the row counts 1 to 16, 32, 64, 128, 256 and 512
+ * (worker_sql_many_chunk()), so a connection holds at most 21 of each.
  */
 enum worker_sql_many_id {
     /* SELECT command_id FROM commands WHERE command_id IN (...) */
@@ -144,8 +144,8 @@ int worker_sql_run_many(struct worker_sql *db,
                         struct of_err *err);
 
 /** @returns the rows of the next INSERT chunk of \p left rows: all of
- *           them up to 64, else the largest of 128, 256 and 512 that is at
- *           most \p left. */
+ *           them up to 16, else the largest power of two up to 512 that
+ *           is at most \p left. */
 int worker_sql_many_chunk(int left);
 
 /**

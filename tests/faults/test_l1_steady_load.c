@@ -27,7 +27,7 @@ static void steady_orders_hold_every_invariant(void **state)
     const char *secs = getenv("ORDERFLOW_LOAD_SECONDS");
     (void)state;
 
-    of_it_sys_init(&s, "l1", NULL); /* linger.ms 5 is the default */
+    of_it_sys_init(&s, "l1", NULL); /* the API's linger.ms: 1 by default */
     of_it_sys_up(&s);
     long rss0 = of_it_rss_kib(s.pid[OF_IT_API]);
 
