@@ -45,6 +45,8 @@ OF_MARIADB_FAST_OPTS=(
     --performance-schema=OFF       # no instrumentation overhead
     --skip-log-bin                 # no binlog: no replication in tests
 )
+# OF_MARIADB_EXTRA_OPTS: more mariadbd options, space-separated, after all
+# of the above (tests/bench/run.sh sizes the buffer pool and redo log).
 OF_REDIS_FAST_OPTS=(
     --save ''          # no RDB snapshots
     --appendonly no    # no AOF: the read model can be rebuilt from MySQL
@@ -336,7 +338,7 @@ of_mariadb_start() {
         --port="$port" --bind-address=127.0.0.1 \
         --pid-file="$dir/mariadb.pid" --log-error="$log" \
         --skip-name-resolve --innodb-flush-log-at-trx-commit=1 \
-        "${user_opt[@]}" "${fast[@]}")
+        "${user_opt[@]}" "${fast[@]}" ${OF_MARIADB_EXTRA_OPTS:-})
     of__say "mariadbd pid $pid on 127.0.0.1:$port, log $log"
 
     of_wait_until 60 "$pid" "MariaDB to answer SELECT 1 on 127.0.0.1:$port" \
