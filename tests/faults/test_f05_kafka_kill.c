@@ -14,8 +14,8 @@
  *     the first producer of the API raise one when the broker comes back
  *     (ORDERFLOW_FAULT=producer_fatal_on_reconnect, api_publish.c), so the
  *     recreate path runs in every run whether or not 2.0.2 raises its own;
- *   - I1 and I3 (and I2, I4, I5) via of_check with N = 10 s; the API, the
- *     worker and the relay are still running (I6).
+ *   - I1 and I3 (and I2, I4, I5) via of_check with N = 30 s (below); the
+ *     API, the worker and the relay are still running (I6).
  * The generator's own timeout is above the budget, so the API's answer is
  * what is seen. ORDERFLOW_F5_LOG=<path> writes the client log there.
  */
@@ -222,7 +222,13 @@ static void broker_killed_and_restarted(void **state)
     assert_true(of_it_pid_alive(s.pid[OF_IT_WORKER]));
     assert_true(of_it_pid_alive(s.pid[OF_IT_OUTBOX]));
 
-    struct of_check_opts o = {.wait_s = 10};
+    /* N = 30 s, as for the API's recovery: the broker was down longer
+     * than the worker's 10 s session, so the worker rejoins as a new member
+     * once the restarted coordinator has loaded the group, and the old
+     * member's 10 s session must run out there first; a CI run saw the
+     * worker still unassigned 16 s after the broker listened, with 711
+     * accepted commands waiting in Kafka */
+    struct of_check_opts o = {.wait_s = 30};
     int rc = of_check_run(s.cfg, r, &o, &c);
     of_check_print(&c, stdout);
     printf("# F5: %ld of %ld unknown answers were applied\n", c.unknown_applied,
