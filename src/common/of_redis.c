@@ -52,7 +52,10 @@ struct of_redis {
     struct breaker *breaker; /* shared with the process's other handles */
     int pending;             /* appended, replies not read yet */
     /* the scripts this connection has had a SCRIPT LOAD of queued */
-    const char *loaded[OF_REDIS_SCRIPTS_MAX];
+    struct {
+        const char *lua;
+        char sha[2 * SHA_DIGEST_LENGTH + 1]; /* hex, for EVALSHA */
+    } loaded[OF_REDIS_SCRIPTS_MAX];
     int nloaded;
 };
 
@@ -296,9 +299,8 @@ int of_redis_append_script(struct of_redis *r, const char *lua, int nkeys,
                            int argc, const char **argv, struct of_err *err)
 {
     const char *full[OF_REDIS_SCRIPT_ARGS_MAX + 3];
-    unsigned char md[SHA_DIGEST_LENGTH];
-    char sha[2 * SHA_DIGEST_LENGTH + 1], nk[12];
-    int known = 0, rc;
+    char nk[12];
+    int k = 0, rc;
 
     if (argc > OF_REDIS_SCRIPT_ARGS_MAX)
         return of_err_set(err, OF_EFATAL, "a script call of %d arguments",
@@ -306,26 +308,29 @@ int of_redis_append_script(struct of_redis *r, const char *lua, int nkeys,
     rc = ensure_connected(r, err);
     if (rc != OF_OK)
         return rc;
-    for (int i = 0; i < r->nloaded; i++)
-        known |= r->loaded[i] == lua;
-    if (!known) {
+    while (k < r->nloaded && r->loaded[k].lua != lua)
+        k++;
+    if (k == r->nloaded) {
         const char *load[] = {"SCRIPT", "LOAD", lua};
+        unsigned char md[SHA_DIGEST_LENGTH];
         if (r->nloaded == OF_REDIS_SCRIPTS_MAX)
             return of_err_set(err, OF_EFATAL, "more than %d Redis scripts",
                               OF_REDIS_SCRIPTS_MAX);
         rc = of_redis_append(r, 3, load, NULL, err);
         if (rc != OF_OK)
             return rc;
-        r->loaded[r->nloaded++] = lua;
+        /* EVALSHA: the server has it by its SHA-1; sending the body with
+         * every EVAL cost the parsing and the hashing of it each time. The
+         * hash is ours once per connection, not per call. */
+        SHA1((const unsigned char *)lua, strlen(lua), md);
+        for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+            snprintf(r->loaded[k].sha + 2 * i, 3, "%02x", md[i]);
+        r->loaded[k].lua = lua;
+        r->nloaded++;
     }
-    /* EVALSHA: the server has it by its SHA-1; sending the body with every
-     * EVAL cost the parsing and the hashing of it each time */
-    SHA1((const unsigned char *)lua, strlen(lua), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-        snprintf(sha + 2 * i, 3, "%02x", md[i]);
     snprintf(nk, sizeof(nk), "%d", nkeys);
     full[0] = "EVALSHA";
-    full[1] = sha;
+    full[1] = r->loaded[k].sha;
     full[2] = nk;
     memcpy(full + 3, argv, (size_t)argc * sizeof(*argv));
     return of_redis_append(r, argc + 3, full, NULL, err);

@@ -557,28 +557,28 @@ struct given_up {
     int all; /* more than fit, or stopping: give up everything */
 };
 
-static int is_given_up(const struct given_up *g, const struct item *it)
+static int is_given_up(const struct given_up *g, const struct worker_msg *m)
 {
     if (g->all)
         return 1;
     for (int i = 0; i < g->n; i++) {
-        if (g->p[i].partition == it->msg.partition &&
-            strcmp(g->p[i].topic, it->msg.topic) == 0)
+        if (g->p[i].partition == m->partition &&
+            strcmp(g->p[i].topic, m->topic) == 0)
             return 1;
     }
     return 0;
 }
 
-static void give_up(struct given_up *g, const struct item *it)
+static void give_up(struct given_up *g, const struct worker_msg *m)
 {
-    if (is_given_up(g, it))
+    if (is_given_up(g, m))
         return;
     if (g->n == (int)(sizeof(g->p) / sizeof(g->p[0]))) {
         g->all = 1;
         return;
     }
-    g->p[g->n].topic = it->msg.topic;
-    g->p[g->n++].partition = it->msg.partition;
+    g->p[g->n].topic = m->topic;
+    g->p[g->n++].partition = m->partition;
 }
 
 /* Passes the checks of process() without retries: 1 if the message may
@@ -620,13 +620,13 @@ static int finish(struct worker *w, struct given_up *g)
         if (sent != OF_OK) {
             if (!*w->running)
                 g->all = 1;
-            if (is_given_up(g, it))
+            if (is_given_up(g, &it->msg))
                 continue;
             worker_consumer_hold(w->wc, it->rkm);
             rc = with_retry(w, step_readmodel, "redis", &err);
             worker_consumer_release(w->wc);
             if (rc == OF_EAGAIN) {
-                give_up(g, it);
+                give_up(g, &it->msg);
                 rc = OF_OK;
                 continue;
             }
@@ -653,13 +653,13 @@ static int each_alone(struct worker *w, int n, struct given_up *g)
 
         if (!*w->running)
             g->all = 1;
-        if (is_given_up(g, &w->items[i]))
+        if (is_given_up(g, &w->items[i].msg))
             continue;
         rc = handle(w, w->items[i].rkm);
         if (rc == OF_EFATAL)
             return rc;
         if (rc == OF_EAGAIN)
-            give_up(g, &w->items[i]);
+            give_up(g, &w->items[i].msg);
     }
     return OF_OK;
 }
@@ -747,17 +747,18 @@ static int consume(struct worker *w, int n)
         /* messages of partitions revoked meanwhile are another's now */
         if (worker_consumer_revocations(w->wc) != revocations) {
             for (int k = i; k < n; k++) {
-                struct item tmp;
-                item_init(w, &tmp, held[k]);
+                const struct worker_msg msg = {
+                    rd_kafka_topic_name(held[k]->rkt), held[k]->partition,
+                    held[k]->offset};
                 if (!worker_consumer_owns(w->wc, held[k]))
-                    give_up(&g, &tmp);
+                    give_up(&g, &msg);
             }
             revocations = worker_consumer_revocations(w->wc);
         }
         if (!*w->running)
             break;
         while (i + m < n && batchable(w, &w->items[m], held[i + m])) {
-            if (is_given_up(&g, &w->items[m]))
+            if (is_given_up(&g, &w->items[m].msg))
                 break;
             m++;
         }
@@ -768,10 +769,10 @@ static int consume(struct worker *w, int n)
         }
         item_init(w, &w->items[0], held[i]);
         rc = finish(w, &g); /* handle() uses the Redis connection */
-        if (rc == OF_OK && !is_given_up(&g, &w->items[0])) {
+        if (rc == OF_OK && !is_given_up(&g, &w->items[0].msg)) {
             rc = handle(w, held[i]);
             if (rc == OF_EAGAIN) {
-                give_up(&g, &w->items[0]);
+                give_up(&g, &w->items[0].msg);
                 rc = OF_OK;
             }
         }
