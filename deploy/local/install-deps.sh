@@ -16,7 +16,16 @@ packages=(
     openjdk-17-jre-headless maven
     # test tools
     curl jq python3 valgrind clang libclang-rt-14-dev procps iproute2 wrk openssl
+    # the OpenAPI document: YAML to JSON at build time, responses checked
+    # against it in the tests; the admin panel's browser test
+    python3-yaml python3-jsonschema chromium
 )
+# Node.js and npm drive chromium in the browser test (playwright-core from
+# npm). A machine may have Node.js from elsewhere (NodeSource bundles npm and
+# conflicts with Debian's npm package): only ask Debian for it when absent.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

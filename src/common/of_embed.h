@@ -20,6 +20,9 @@ struct of_embedded {
 
 extern const struct of_embedded of_embedded_avro[];
 extern const struct of_embedded of_embedded_sql[];
+/* orderflow-api only: src/producer-api/admin/ and the OpenAPI document */
+extern const struct of_embedded of_embedded_admin[];
+extern const struct of_embedded of_embedded_openapi[];
 
 /**
  * @brief Find an embedded file by name in \p table.

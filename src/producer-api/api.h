@@ -115,6 +115,14 @@ void api_http_sweep(struct api *api);
 /** @brief Queue \p body (taken) with \p status and the trace/extra headers. */
 enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
                                json_t *body);
+/**
+ * @brief Queue \p data (static, not copied: embedded files) with \p status,
+ *        Content-Type \p type, the trace header, nosniff, and \p headers: a
+ *        NULL-ended list of name, value, name, value... (may be NULL).
+ */
+enum MHD_Result api_reply_static(struct api_req *req, unsigned status,
+                                 const char *type, const void *data,
+                                 size_t len, const char *const *headers);
 /** @brief The contract's error body {"error": {"code", "message"}}. */
 enum MHD_Result api_reply_error(struct api_req *req, unsigned status,
                                 const char *code, const char *fmt, ...)
@@ -187,6 +195,21 @@ int api_load_order(struct api_req *req, int64_t id, struct of_order *o,
                    int64_t *version, int *found);
 int api_load_user(struct api_req *req, int64_t id, struct of_user *u,
                   int64_t *version, int *found);
+
+/* api_admin.c: /v1/admin/... (admin role only; authenticated already) */
+/**
+ * @brief Answer /v1/admin/\p seg[2]/... (\p n segments, seg[0] "v1").
+ */
+enum MHD_Result api_admin_route(struct api_req *req, char **seg, int n);
+
+/* api_admin_dlq.c: /v1/admin/dead-letters[/redrive] (admin checked already) */
+enum MHD_Result api_admin_dead_letters(struct api_req *req, char **seg, int n);
+
+/* api_admin_ui.c: the admin panel's files under /admin (no auth) */
+enum MHD_Result api_admin_ui(struct api_req *req, const char *path);
+
+/* api_openapi.c: GET /v1/openapi.json (no auth) */
+enum MHD_Result api_openapi(struct api_req *req);
 
 /* api_wait.c: Prefer: wait=N */
 struct api_waiters *api_waiters_new(struct api *api, struct of_err *err);

@@ -324,6 +324,28 @@ static enum MHD_Result reply_text(struct api_req *req, unsigned status,
     return ret;
 }
 
+enum MHD_Result api_reply_static(struct api_req *req, unsigned status,
+                                 const char *type, const void *data,
+                                 size_t len, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "X-Trace-Id", req->trace_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (req->api->stopping)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 void api_suspend(struct api_req *req)
 {
     req->suspended = 1;
@@ -564,13 +586,25 @@ static enum MHD_Result route(struct api_req *req)
                                                      : "/metrics";
         return health(req, seg[0]);
     }
+    /* the admin panel's static files: no credentials needed to fetch
+     * them, every call they make goes to /v1/admin/... with a token */
+    if (n >= 1 && strcmp(seg[0], "admin") == 0) {
+        req->route = "/admin";
+        return api_admin_ui(req, req->url);
+    }
     /* strict paths: no trailing slash, no empty segment (%00 cuts the
      * decoded path short, which must not land on another route) */
     if (n < 2 || strcmp(seg[0], "v1") != 0 ||
         req->url[strlen(req->url) - 1] == '/' || strstr(req->url, "//"))
         return api_reply_error(req, 404, "not_found", "no such resource");
+    if (n == 2 && strcmp(seg[1], "openapi.json") == 0) {
+        req->route = "/v1/openapi.json";
+        return is(req, "GET") || is(req, "HEAD")
+                   ? api_openapi(req)
+                   : method_not_allowed(req, "GET, HEAD");
+    }
     if (strcmp(seg[1], "users") == 0 || strcmp(seg[1], "orders") == 0 ||
-        strcmp(seg[1], "commands") == 0) {
+        strcmp(seg[1], "commands") == 0 || strcmp(seg[1], "admin") == 0) {
         enum MHD_Result ret;
         if (api_authenticate(req, &ret) != OF_OK ||
             api_rate_limited(req, &ret) ||
@@ -581,6 +615,8 @@ static enum MHD_Result route(struct api_req *req)
         return route_users(req, seg, n);
     if (strcmp(seg[1], "orders") == 0)
         return route_orders(req, seg, n);
+    if (strcmp(seg[1], "admin") == 0)
+        return api_admin_route(req, seg, n);
     if (strcmp(seg[1], "commands") == 0 && n == 3) {
         req->route = "/v1/commands/{id}";
         return is(req, "GET") ? api_get_command(req, seg[2])
