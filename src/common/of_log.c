@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,9 @@ static int log_json;
 static int log_fd = STDERR_FILENO;
 static char log_path[1024];
 static pthread_mutex_t log_reopen_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Thread_local char log_trace[64];
+static _Thread_local char log_trace[OF_LOG_TRACE_MAX + 1];
+/* set by SIGHUP (of_log_reopen_on_sighup), acted on by the next line */
+static volatile sig_atomic_t log_reopen_wanted;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -72,15 +75,34 @@ void of_log_reopen(void)
     pthread_mutex_unlock(&log_reopen_lock);
 }
 
+static void on_sighup(int sig)
+{
+    (void)sig;
+    log_reopen_wanted = 1;
+}
+
+void of_log_reopen_on_sighup(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sighup;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 void of_log_set_trace(const char *trace_id)
 {
     snprintf(log_trace, sizeof(log_trace), "%s", trace_id ? trace_id : "");
 }
 
-/* Appends \p s to buf as the inside of a JSON string. */
-static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
+/* Appends the first \p len bytes of \p s to buf as the inside of a JSON
+ * string. */
+static size_t json_escape_n(char *buf, size_t cap, size_t n, const char *s,
+                            size_t len)
 {
-    for (; *s && n + 7 < cap; s++) {
+    for (; len > 0 && *s && n + 7 < cap; s++, len--) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             buf[n++] = '\\';
@@ -90,6 +112,68 @@ static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
         } else {
             buf[n++] = (char)c;
         }
+    }
+    return n;
+}
+
+static size_t json_escape(char *buf, size_t cap, size_t n, const char *s)
+{
+    return json_escape_n(buf, cap, n, s, (size_t)-1);
+}
+
+static int is_key_char(char c, int first)
+{
+    return c == '_' || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+}
+
+/* The fields a JSON line always has: a key=value of the message that
+ * reuses one of these names stays in msg only. */
+static int reserved_key(const char *k, size_t len)
+{
+    static const char *const names[] = {"time", "level", "process", "pid",
+                                        "trace_id", "msg"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], k, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Appends ,"key":"value" for each word of \p msg shaped key=value (key of
+ * [a-z_][a-z0-9_]*, value up to the next space), so that the fields the
+ * text format carries in its message (command_id=..., offset=...) are
+ * fields of their own in JSON, for jq and log stores, without a second
+ * logging API. The message itself is kept whole in "msg".
+ */
+static size_t json_fields(char *buf, size_t cap, size_t n, const char *msg)
+{
+    for (const char *p = msg; *p;) {
+        const char *k = p, *eq, *v, *end;
+
+        while (*p && *p != ' ')
+            p++;
+        end = p;
+        while (*p == ' ')
+            p++;
+        if (!is_key_char(*k, 1))
+            continue;
+        for (eq = k + 1; eq < end && is_key_char(*eq, 0); eq++)
+            ;
+        if (eq >= end || *eq != '=' || reserved_key(k, (size_t)(eq - k)))
+            continue;
+        v = eq + 1;
+        if (n + (size_t)(end - k) + 8 >= cap)
+            break;
+        buf[n++] = ',';
+        buf[n++] = '"';
+        memcpy(buf + n, k, (size_t)(eq - k));
+        n += (size_t)(eq - k);
+        buf[n++] = '"';
+        buf[n++] = ':';
+        buf[n++] = '"';
+        n = json_escape_n(buf, cap - 2, n, v, (size_t)(end - v));
+        buf[n++] = '"';
     }
     return n;
 }
@@ -127,6 +211,7 @@ void of_log_write(int level, const char *fmt, ...)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\"msg\":\"");
         n = json_escape(line, sizeof(line) - 3, n, msg);
         line[n++] = '"';
+        n = json_fields(line, sizeof(line) - 2, n, msg);
         line[n++] = '}';
     } else {
         n = (size_t)snprintf(line, sizeof(line), "%s %-5s %s[%d]: %s", ts,
@@ -141,6 +226,10 @@ void of_log_write(int level, const char *fmt, ...)
             n = sizeof(line) - 2;
     }
     line[n++] = '\n';
+    if (log_reopen_wanted) {
+        log_reopen_wanted = 0;
+        of_log_reopen();
+    }
     ssize_t w;
     do {
         w = write(log_fd, line, n);

@@ -6,6 +6,11 @@
  * redis serverLog). Program output (what a user asked for) goes to stdout
  * with printf, never through here. Never pass a token, password or API key:
  * nothing in this module can tell a secret from a message.
+ *
+ * Fields go into the message as key=value words ("applied OrderPaid
+ * command_id=... order_id=12 version=2"): the text format shows them as
+ * they are, and the JSON format also gives each its own string field, next
+ * to time, level, process, pid, trace_id and msg.
  */
 #ifndef OF_LOG_H
 #define OF_LOG_H
@@ -40,6 +45,17 @@ int of_log_init(const char *process, int level, int json, const char *file);
 
 /** @brief Reopen the log file (SIGHUP, for logrotate); no-op on stderr. */
 void of_log_reopen(void);
+
+/**
+ * @brief Make SIGHUP reopen the log file: the handler only sets a flag, and
+ *        the next line logged (by any thread) reopens the file first, so a
+ *        rotated file is let go of as soon as there is something to write.
+ * @locality main thread, before other threads start.
+ */
+void of_log_reopen_on_sighup(void);
+
+/* A trace id is at most this long (the Avro schemas' and outbox's 128). */
+#define OF_LOG_TRACE_MAX 128
 
 /**
  * @brief Set this thread's trace id, added to each line it logs (NULL clears).

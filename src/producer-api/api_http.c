@@ -804,6 +804,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     return final_call(req);
 }
 
+/* The access log: one info line per write, with its command id, and a
+ * debug line per read (health probes and reads would drown the writes).
+ * Only the route template and a checked method are logged, never the raw
+ * URL: what a client sends must not be able to forge a log line. */
+static void log_request(const struct api_req *req)
+{
+    int is_write = strcmp(req->method, "POST") == 0;
+    const char *method = req->method;
+
+    if ((is_write ? OF_LOG_INFO : OF_LOG_DEBUG) < of_log_min_level)
+        return;
+    if (strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method) ||
+        strlen(method) > 16)
+        method = "?";
+    of_log_set_trace(req->trace_id);
+    of_log(is_write ? OF_LOG_INFO : OF_LOG_DEBUG,
+           "%s %s status=%d duration_ms=%.1f%s%s%s%s", method, req->route,
+           req->answered,
+           (double)(of_time_now_us() - req->started_us) / 1e3,
+           req->command_id[0] ? " command_id=" : "", req->command_id,
+           req->who.id[0] ? " principal=" : "", req->who.id);
+    of_log_set_trace(NULL);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -816,6 +840,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     if (!req)
         return;
     snprintf(status, sizeof(status), "%d", req->answered);
+    log_request(req);
     const char *labels[] = {req->route, status};
     of_metrics_add(of_metrics_series(api->m_requests, labels), 1);
     const char *route[] = {req->route};

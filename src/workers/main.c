@@ -49,7 +49,8 @@ static const char usage[] =
     "  --help-config     list every setting with its default\n"
     "  --version         print the version\n"
     "\n"
-    "SIGTERM or SIGINT: finish the batch, commit, leave the group.\n";
+    "SIGTERM or SIGINT: finish the batch, commit, leave the group. SIGHUP:\n"
+    "reopen the log file ([log] file), for logrotate.\n";
 
 /* Cleared by SIGTERM and SIGINT; the role's loop checks it between polls. */
 static volatile sig_atomic_t running = 1;
@@ -72,6 +73,7 @@ static void install_signals(void)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    of_log_reopen_on_sighup();
     /* a peer closing a socket (Redis, MySQL) must be an error, not death */
     signal(SIGPIPE, SIG_IGN);
 }

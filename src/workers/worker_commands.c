@@ -409,16 +409,21 @@ static enum worker_outcome_label log_outcome(const struct worker *w)
         return WORKER_OUT_DUPLICATE;
     }
     if (o->result == WORKER_REJECTED) {
-        of_info("rejected %s: %s (%s) command_id=%s topic=%s "
-                "partition=%" PRId32 " offset=%" PRId64,
+        of_info("rejected %s: %s (%s) command_id=%s error=%s %s_id=%" PRId64
+                " topic=%s partition=%" PRId32 " offset=%" PRId64,
                 cmd_type_name(w), o->cmd.error_code, o->cmd.error_message, id,
+                o->cmd.error_code, o->cmd.resource_type, o->cmd.resource_id,
                 w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
         return WORKER_OUT_REJECTED;
     }
-    of_debug("applied %s: command_id=%s topic=%s partition=%" PRId32
-             " offset=%" PRId64,
-             cmd_type_name(w), id, w->it->msg.topic, w->it->msg.partition,
-             w->it->msg.offset);
+    /* one info line per applied command, with the trace id (set by the
+     * caller): with the API's "accepted" and the relay's "published" lines,
+     * one grep of a trace id follows a request through every process */
+    of_info("applied %s command_id=%s %s_id=%" PRId64 " version=%" PRId64
+            " topic=%s partition=%" PRId32 " offset=%" PRId64,
+            cmd_type_name(w), id, o->cmd.resource_type, o->cmd.resource_id,
+            o->has_order ? o->order_version : o->user_version,
+            w->it->msg.topic, w->it->msg.partition, w->it->msg.offset);
     return WORKER_OUT_APPLIED;
 }
 

@@ -39,10 +39,13 @@ struct row {
     char type[32];
     char trace_id[OF_TRACE_ID_SIZE]; /* outbox.trace_id: 128 characters */
     char event_id[40];
+    long long version;
     int64_t created_us;
+    int32_t partition; /* where Kafka stored it (delivery report) */
+    int64_t offset;
     void *payload;
     size_t len;
-    _Atomic int state; /* 0 pending, 1 acked, -1 failed */
+    _Atomic int state; /* 0 pending, 1 acked, -1 failed, 2 marked published */
 };
 
 struct relay {
@@ -63,6 +66,8 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     (void)rk;
     (void)opaque;
 
+    row->partition = rkm->partition;
+    row->offset = rkm->offset;
     row->state = rkm->err ? -1 : 1;
     if (rkm->err)
         of_warn("event %s (outbox id %lld) not published: %s", row->event_id,
@@ -83,6 +88,7 @@ static int row_cb(void *arg, int ncols, char **v, const unsigned long *lens)
     snprintf(row->trace_id, sizeof(row->trace_id), "%s", v[5] ? v[5] : "");
     snprintf(row->event_id, sizeof(row->event_id), "%s", v[6]);
     row->created_us = (int64_t)(strtod(v[7], NULL) * 1e6);
+    row->version = strtoll(v[8], NULL, 10);
     row->payload = malloc(lens[4] ? lens[4] : 1);
     if (!row->payload)
         return 1;
@@ -157,12 +163,26 @@ static int produce(struct relay *r, struct row *row)
 static int behind_failure(const struct relay *r, int i)
 {
     for (int j = 0; j < i; j++) {
-        if (r->rows[j].state != 1 &&
+        if (r->rows[j].state < 1 &&
             strcmp(r->rows[j].aggregatetype, r->rows[i].aggregatetype) == 0 &&
             strcmp(r->rows[j].aggregateid, r->rows[i].aggregateid) == 0)
             return 1;
     }
     return 0;
+}
+
+/* One info line per event published, under the trace id of the request
+ * that caused it. */
+static void log_published(const struct relay *r, const struct row *row)
+{
+    if (row->state != 2)
+        return;
+    of_log_set_trace(row->trace_id);
+    of_info("published %s event_id=%s %s_id=%s version=%lld topic=%s "
+            "partition=%" PRId32 " offset=%" PRId64,
+            row->type, row->event_id, row->aggregatetype, row->aggregateid,
+            row->version, topic_of(r, row), row->partition, row->offset);
+    of_log_set_trace(NULL);
 }
 
 /* Marks the acknowledged rows published, in one transaction. A row behind
@@ -183,6 +203,7 @@ static int mark(struct relay *r, int *published, struct of_err *err)
                         err);
         if (rc == OF_OK) {
             (*published)++;
+            r->rows[i].state = 2; /* marked: logged after the commit */
             of_metrics_observe(
                 r->m_latency,
                 (double)(of_time_now_us() - r->rows[i].created_us) / 1e6);
@@ -190,8 +211,12 @@ static int mark(struct relay *r, int *published, struct of_err *err)
     }
     if (rc == OF_OK)
         rc = of_db_commit(r->db, err);
-    if (rc != OF_OK)
+    if (rc != OF_OK) {
         of_db_rollback(r->db);
+        return rc;
+    }
+    for (int i = 0; i < r->nrows; i++)
+        log_published(r, &r->rows[i]);
     return rc;
 }
 
@@ -200,7 +225,7 @@ static int fetch(struct relay *r, struct of_err *err)
     return of_db_query(
         r->db,
         "SELECT id, aggregatetype, aggregateid, type, payload, "
-        "trace_id, event_id, UNIX_TIMESTAMP(created_at) "
+        "trace_id, event_id, UNIX_TIMESTAMP(created_at), version "
         "FROM outbox WHERE published_at IS NULL "
         "ORDER BY id LIMIT ?",
         (struct of_db_param[]){OF_DB_I(r->cfg->outbox.batch_max)}, 1, row_cb, r,
@@ -218,7 +243,7 @@ static int round_once(struct relay *r, struct of_err *err)
         produce(r, &r->rows[i]);
     rd_kafka_flush(r->rk, r->cfg->api.produce_timeout_ms + 1000);
     for (int i = 0; i < r->nrows; i++) {
-        if (r->rows[i].state != 1)
+        if (r->rows[i].state < 1)
             failed++;
     }
     if (mark(r, &published, err) != OF_OK) {
