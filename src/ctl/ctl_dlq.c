@@ -1,13 +1,15 @@
 /*
- * orderflowctl dlq list | redrive: the dead-letter topic (CONTRACT §4, §7).
+ * orderflowctl dlq list | redrive | skip: the dead-letter topic (CONTRACT
+ * §4, §7), printed for an operator. What they do is of_dlq.h's, shared
+ * with the API's /v1/admin/dead-letters:
  *
  * A dead letter is the original message, bytes and key untouched, with the
  * headers error, original-topic, original-partition, original-offset and
- * failed-at added. `list` prints one JSON object per dead letter, decoded
- * where the value is one of our commands. `redrive` publishes the original
- * bytes, key and headers back to the original topic; dead letters stay in
- * their topic, so redriving one twice sends it twice (a command applied
- * once is then a dedupe hit, nothing more).
+ * failed-at added. `list` prints one JSON object per dead letter, the
+ * oldest first, decoded where the value is one of our commands. `redrive`
+ * publishes the original bytes, key and headers back to the original
+ * topic; dead letters stay in their topic, so redriving one twice sends it
+ * twice (a command applied once is then a dedupe hit, nothing more).
  *
  * Parked keys (schemas/sql/002_parked_keys.sql): the command worker parks a
  * key behind a message that looks like a command but cannot be applied
@@ -29,11 +31,9 @@
 #include <jansson.h>
 
 #include "ctl.h"
-#include "ctl_scan.h"
 #include "of_avro.h"
 #include "of_db.h"
-#include "of_headers.h"
-#include "of_kafka.h"
+#include "of_dlq.h"
 
 static const char usage[] =
     "usage: orderflowctl dlq list [--limit N]\n"
@@ -46,225 +46,90 @@ static const char usage[] =
     "skip unparks KEY of command topic TOPIC: its later messages flow again,\n"
     "its dead letters stay where they are.\n";
 
-/* Keys unparked by this run (a ceiling: a run touching more keys fails). */
-#define UNPARKED_MAX 100000
-
-struct unparked {
-    char *topic;
-    void *key;
-    size_t key_len;
-};
-
-struct dlq {
-    const struct of_config *cfg;
-    struct of_avro *avro;
-    rd_kafka_t *rk;
-    long limit, count, failed;
-    struct of_db *db; /* opened at the first parked dead letter */
-    struct unparked *unparked;
-    size_t nunparked;
-    long deleted; /* parked_keys rows deleted */
-};
-
-static const char *const dlq_headers[] = {"error", "original-topic",
-                                          "original-partition",
-                                          "original-offset", "failed-at",
-                                          "parked-behind", NULL};
-
-static json_t *headers_json(const rd_kafka_message_t *m)
+static void note(void *arg, const char *msg)
 {
-    rd_kafka_headers_t *h = NULL;
-    json_t *o = json_object();
-    const char *name;
-    const void *val;
-    size_t len;
-
-    if (rd_kafka_message_headers(m, &h) != 0)
-        return o;
-    for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == 0;
-         i++)
-        json_object_set_new(o, name,
-                            json_stringn(val ? val : "", val ? len : 0));
-    return o;
+    (void)arg;
+    ctl_fail("%s", msg);
 }
 
-static json_t *decoded(struct dlq *d, const rd_kafka_message_t *m)
-{
-    enum of_avro_schema schema;
-    uint64_t fp = 0;
-    struct of_err err;
-    char fps[20];
+/* An operator's patience: ten-second requests, 30 s for a message or the
+ * acks; no overall deadline. */
+static const struct of_dlq_opts opts = {.request_ms = 10000,
+                                        .idle_ms = 30000,
+                                        .flush_ms = 30000,
+                                        .client = "orderflowctl-scan",
+                                        .note = note};
 
-    switch (of_avro_peek(d->avro, m->payload, m->len, &schema, &fp)) {
-    case OF_AVRO_FRAME_NONE:
-        return json_pack("{s:s}", "frame", "none");
-    case OF_AVRO_FRAME_UNKNOWN:
-        snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
-        return json_pack("{s:s, s:s}", "frame", "unknown fingerprint",
-                         "fingerprint", fps);
-    default:
-        break;
-    }
-    json_t *o = json_pack("{s:s}", "schema", of_avro_schema_name(schema));
-    if (schema == OF_AVRO_ORDER_COMMAND) {
-        struct of_order_cmd *c = malloc(sizeof(*c));
-        if (c && of_avro_decode_order_cmd(d->avro, m->payload, m->len, c,
-                                          &err) == OF_OK) {
-            json_object_set_new(o, "command_id", json_string(c->command_id));
-            json_object_set_new(
-                o, "type", json_string(of_avro_order_cmd_type_name(c->type)));
-        } else {
-            json_object_set_new(o, "decode_error", json_string(err.msg));
-        }
-        free(c);
-    } else if (schema == OF_AVRO_USER_COMMAND) {
-        struct of_user_cmd *c = malloc(sizeof(*c));
-        if (c && of_avro_decode_user_cmd(d->avro, m->payload, m->len, c,
-                                         &err) == OF_OK) {
-            json_object_set_new(o, "command_id", json_string(c->command_id));
-            json_object_set_new(
-                o, "type", json_string(of_avro_user_cmd_type_name(c->type)));
-        } else {
-            json_object_set_new(o, "decode_error", json_string(err.msg));
-        }
-        free(c);
-    }
-    return o;
-}
-
-static int list_one(void *arg, const rd_kafka_message_t *m)
-{
-    struct dlq *d = arg;
-    json_t *o = json_pack("{s:i, s:I, s:s%, s:o, s:o, s:I}", "partition",
-                          (int)m->partition, "offset", (json_int_t)m->offset,
-                          "key", m->key ? (const char *)m->key : "",
-                          m->key ? m->key_len : 0, "headers", headers_json(m),
-                          "value", decoded(d, m), "value_bytes",
-                          (json_int_t)m->len);
-    char *text = json_dumps(o, JSON_COMPACT);
-
-    printf("%s\n", text ? text : "{}");
-    free(text);
-    json_decref(o);
-    return ++d->count >= d->limit;
-}
-
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o)
-{
-    (void)rk;
-    if (m->err)
-        ((struct dlq *)o)->failed++;
-}
-
-/* Deletes the parked_keys row of (topic, key). @returns 0 or 1 (printed) */
-static int
-delete_parked(struct dlq *d, const char *topic, const void *key, size_t key_len)
+static int list(const struct of_config *cfg, long limit)
 {
     struct of_err err;
+    struct of_avro *avro = of_avro_new(&err);
+    json_t *letters = NULL;
+    size_t i;
+    json_t *o;
+    int rc = 1;
+
+    if (!avro) {
+        ctl_fail("%s", err.msg);
+        return 1;
+    }
+    if (of_dlq_list(cfg, avro, OF_DLQ_JSON_VALUE, limit, &opts, &letters,
+                    &err) != OF_OK) {
+        ctl_fail("%s", err.msg);
+        goto out;
+    }
+    json_array_foreach(letters, i, o)
+    {
+        char *text = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+    }
+    rc = 0;
+out:
+    json_decref(letters);
+    of_avro_destroy(avro);
+    return rc;
+}
+
+static int redrive(const struct of_config *cfg, int partition, int64_t offset)
+{
+    struct of_dlq_redrive_stats st;
+    struct of_err err;
+    int rc = of_dlq_redrive(cfg, partition, offset, &opts, &st, &err);
+
+    if (rc != OF_OK)
+        ctl_fail("%s", err.msg);
+    printf("redriven: %ld (%ld not acknowledged)\n", st.redriven, st.failed);
+    if (st.keys > 0)
+        printf("unparked: %ld of %ld key(s) met\n", st.unparked, st.keys);
+    return rc != OF_OK || st.failed ? 1 : 0;
+}
+
+/* dlq skip --topic T --key K */
+static int skip(const struct of_config *cfg, const char *topic,
+                const char *key)
+{
+    struct of_err err;
+    struct of_db *db;
     uint64_t n = 0;
+    int rc;
 
-    if (!d->db) {
-        d->db = of_db_open(d->cfg, &err);
-        if (!d->db) {
-            ctl_fail("%s", err.msg);
-            return 1;
-        }
+    if (!topic || !key || !*topic || !*key) {
+        fputs(usage, stderr);
+        return 2;
     }
-    if (of_db_exec(
-            d->db, "DELETE FROM parked_keys WHERE topic = ? AND msg_key = ?",
-            (struct of_db_param[]){OF_DB_S(topic), OF_DB_B(key, key_len)}, 2,
-            &n, &err) != OF_OK) {
-        ctl_fail("could not unpark a key of \"%s\": %s", topic, err.msg);
+    db = of_db_open(cfg, &err);
+    if (!db) {
+        ctl_fail("%s", err.msg);
         return 1;
     }
-    d->deleted += (long)n;
-    return 0;
-}
-
-/* Did the worker park \p m's key at \p m, or hold \p m behind a parker? */
-static int is_parked_letter(const rd_kafka_message_t *m,
-                            const struct of_dead_letter *dl)
-{
-    if (!m->key || m->key_len == 0)
-        return 0;
-    return dl->parked_behind || strncmp(dl->error, "parked:", 7) == 0;
-}
-
-/* Unparks (topic, m's key) unless this run did already: a second delete
- * could remove the row of a parker redriven earlier in this run that
- * failed again. @returns 0 or 1 (printed) */
-static int
-unpark_once(struct dlq *d, const char *topic, const rd_kafka_message_t *m)
-{
-    struct unparked *u;
-
-    for (size_t i = 0; i < d->nunparked; i++) {
-        u = &d->unparked[i];
-        if (u->key_len == m->key_len && strcmp(u->topic, topic) == 0 &&
-            memcmp(u->key, m->key, m->key_len) == 0)
-            return 0;
-    }
-    if (d->nunparked == UNPARKED_MAX) {
-        ctl_fail("more than %d parked keys in one run; redrive fewer "
-                 "dead letters at a time",
-                 UNPARKED_MAX);
+    rc = of_dlq_unpark(db, topic, key, strlen(key), &n, &err);
+    of_db_close(db);
+    if (rc != OF_OK) {
+        ctl_fail("%s", err.msg);
         return 1;
     }
-    u = realloc(d->unparked, (d->nunparked + 1) * sizeof(*u));
-    if (!u) {
-        ctl_fail("out of memory");
-        return 1;
-    }
-    d->unparked = u;
-    u = &d->unparked[d->nunparked];
-    u->topic = strdup(topic);
-    u->key = malloc(m->key_len);
-    if (!u->topic || !u->key) {
-        free(u->topic);
-        free(u->key);
-        ctl_fail("out of memory");
-        return 1;
-    }
-    memcpy(u->key, m->key, m->key_len);
-    u->key_len = m->key_len;
-    d->nunparked++;
-    return delete_parked(d, topic, m->key, m->key_len);
-}
-
-static int redrive_one(void *arg, const rd_kafka_message_t *m)
-{
-    struct dlq *d = arg;
-    rd_kafka_headers_t *h = NULL, *out;
-    struct of_dead_letter dl;
-    const char *topic = dl.original_topic;
-
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        h = NULL;
-    of_headers_dead_letter(h, &dl);
-    if (!topic[0]) {
-        fprintf(stderr, "orderflowctl: dead letter %d:%lld has no "
-                        "original-topic; skipped\n",
-                (int)m->partition, (long long)m->offset);
-        return 0;
-    }
-    /* before publishing: the worker must not find the key parked */
-    if (is_parked_letter(m, &dl) && unpark_once(d, topic, m)) {
-        d->failed++;
-        return 1;
-    }
-    out = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(1);
-    for (int i = 0; dlq_headers[i]; i++)
-        rd_kafka_header_remove(out, dlq_headers[i]);
-    if (rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(topic),
-                          RD_KAFKA_V_KEY(m->key, m->key_len),
-                          RD_KAFKA_V_VALUE(m->payload, m->len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_HEADERS(out), RD_KAFKA_V_END) != 0) {
-        rd_kafka_headers_destroy(out);
-        d->failed++;
-        return 1;
-    }
-    d->count++;
+    printf("unparked: %llu\n", (unsigned long long)n);
     return 0;
 }
 
@@ -284,65 +149,19 @@ static int parse_offset(const char *s, int *partition, int64_t *offset)
     return (*end || *offset < 0) ? -1 : 0;
 }
 
-static int redrive(struct dlq *d, struct ctl_range *range)
-{
-    struct of_err err;
-    const char *extra[] = {"enable.idempotence", "true", "acks", "all", NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(d->cfg, extra, &err);
-
-    if (conf) {
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-        rd_kafka_conf_set_opaque(conf, d);
-        d->rk = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    }
-    if (!d->rk) {
-        ctl_fail("%s", err.msg);
-        return 1;
-    }
-    int rc = ctl_scan(d->cfg, range, redrive_one, d, NULL);
-    rd_kafka_flush(d->rk, 30000);
-    d->failed += rd_kafka_outq_len(d->rk);
-    rd_kafka_destroy(d->rk);
-    printf("redriven: %ld (%ld not acknowledged)\n", d->count, d->failed);
-    if (d->nunparked > 0)
-        printf("unparked: %ld of %zu key(s) met\n", d->deleted, d->nunparked);
-    for (size_t i = 0; i < d->nunparked; i++) {
-        free(d->unparked[i].topic);
-        free(d->unparked[i].key);
-    }
-    free(d->unparked);
-    of_db_close(d->db);
-    return rc || d->failed ? 1 : 0;
-}
-
-/* dlq skip --topic T --key K */
-static int skip(struct dlq *d, const char *topic, const char *key)
-{
-    if (!topic || !key || !*topic || !*key) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    if (delete_parked(d, topic, key, strlen(key)))
-        return 1;
-    of_db_close(d->db);
-    printf("unparked: %ld\n", d->deleted);
-    return 0;
-}
-
 int ctl_dlq(struct of_config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {{"limit", required_argument, 0, 'l'},
-                                         {"offset", required_argument, 0, 'o'},
-                                         {"all", no_argument, 0, 'a'},
-                                         {"topic", required_argument, 0, 't'},
-                                         {"key", required_argument, 0, 'k'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    struct ctl_range range = {cfg->topics.dead_letter, -1, -1, -1, -1, -1};
-    struct dlq d = {cfg, NULL, NULL, 100, 0, 0, NULL, NULL, 0, 0};
-    struct of_err err;
+    static const struct option lopts[] = {{"limit", required_argument, 0, 'l'},
+                                          {"offset", required_argument, 0, 'o'},
+                                          {"all", no_argument, 0, 'a'},
+                                          {"topic", required_argument, 0, 't'},
+                                          {"key", required_argument, 0, 'k'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     const char *topic = NULL, *key = NULL;
-    int listing, skipping, all = 0, c, rc;
+    int listing, skipping, all = 0, c, partition = -1;
+    int64_t offset = -1;
+    long limit = 100;
 
     if (argc < 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "redrive") &&
                      strcmp(argv[1], "skip"))) {
@@ -352,19 +171,18 @@ int ctl_dlq(struct of_config *cfg, int argc, char **argv)
     listing = strcmp(argv[1], "list") == 0;
     skipping = strcmp(argv[1], "skip") == 0;
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc - 1, argv + 1, "", lopts, NULL)) != -1) {
         if (c == 't' && skipping) {
             topic = optarg;
         } else if (c == 'k' && skipping) {
             key = optarg;
         } else if (c == 'l' && listing) {
-            d.limit = strtol(optarg, NULL, 10);
+            limit = strtol(optarg, NULL, 10);
         } else if (c == 'o' && !listing && !skipping) {
-            if (parse_offset(optarg, &range.partition, &range.from_offset)) {
+            if (parse_offset(optarg, &partition, &offset)) {
                 ctl_fail("--offset: expected [PARTITION:]OFFSET");
                 return 2;
             }
-            range.to_offset = range.from_offset + 1;
         } else if (c == 'a' && !listing && !skipping) {
             all = 1;
         } else if (c == 'h') {
@@ -376,23 +194,11 @@ int ctl_dlq(struct of_config *cfg, int argc, char **argv)
         }
     }
     if (skipping && optind == argc - 1)
-        return skip(&d, topic, key);
-    if (skipping) {
+        return skip(cfg, topic, key);
+    if (skipping || optind != argc - 1 || limit < 1 ||
+        (!listing && all == (offset >= 0))) {
         fputs(usage, stderr);
         return 2;
     }
-    if (optind != argc - 1 || d.limit < 1 ||
-        (!listing && all == (range.from_offset >= 0))) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    d.avro = of_avro_new(&err);
-    if (!d.avro) {
-        ctl_fail("%s", err.msg);
-        return 1;
-    }
-    rc = listing ? ctl_scan(cfg, &range, list_one, &d, NULL)
-                 : redrive(&d, &range);
-    of_avro_destroy(d.avro);
-    return rc;
+    return listing ? list(cfg, limit) : redrive(cfg, partition, offset);
 }

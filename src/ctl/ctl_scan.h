@@ -1,8 +1,8 @@
 /*
  * ctl_scan: read a bounded range of a topic without a consumer group
- * (assign, not subscribe), for replay and the dead-letter commands. The
+ * (assign, not subscribe), for replay and the load and fault tests. The
  * range ends where the partition ended when the scan began, so a scan
- * always finishes.
+ * always finishes. A wrapper of of_dlq_scan() (of_dlq.h).
  */
 #ifndef CTL_SCAN_H
 #define CTL_SCAN_H
@@ -22,7 +22,8 @@ struct ctl_range {
     int64_t to_ms;       /* -1: unset */
 };
 
-/** @returns 0 to go on, non-zero to stop the scan. */
+/** @returns 0 to go on, non-zero to stop reading the current partition
+ *           (the next one is read all the same). */
 typedef int (*ctl_scan_cb)(void *arg, const rd_kafka_message_t *rkm);
 
 /**

@@ -201,6 +201,28 @@ int api_load_user(struct api_req *req, int64_t id, struct of_user *u,
  * @brief Answer /v1/admin/\p seg[2]/... (\p n segments, seg[0] "v1").
  */
 enum MHD_Result api_admin_route(struct api_req *req, char **seg, int n);
+/**
+ * @returns 1 if every query parameter of \p req is one of \p allowed
+ *          (NULL-ended; { NULL } for none) and is given once; else 0, with
+ *          the 400 validation_failed naming it queued in \p ret.
+ */
+int api_admin_params_ok(struct api_req *req, const char *const *allowed,
+                        enum MHD_Result *ret);
+/** @returns query parameter \p name, NULL when absent or empty; borrowed,
+ *           valid during the request. */
+const char *api_admin_param(struct api_req *req, const char *name);
+/**
+ * @brief The "limit" parameter: \p def when absent, else 1..\p max.
+ * @returns 1 with *\p limit, or 0 with the 400 queued in \p ret.
+ */
+int api_admin_limit(struct api_req *req, int def, int max, int *limit,
+                    enum MHD_Result *ret);
+/* api_admin_events.c: GET /v1/admin/users|orders/{id}/events */
+/** @brief The outbox events of \p aggtype ("user" | "order") \p id. */
+enum MHD_Result api_admin_events(struct api_req *req, const char *aggtype,
+                                 int64_t id);
+/* api_admin_stats.c: GET /v1/admin/stats */
+enum MHD_Result api_admin_stats(struct api_req *req);
 
 /* api_admin_dlq.c: /v1/admin/dead-letters[/redrive] (admin checked already) */
 enum MHD_Result api_admin_dead_letters(struct api_req *req, char **seg, int n);
