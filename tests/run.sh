@@ -48,6 +48,11 @@ trap 'exit 130' INT TERM
 
 # Kafka's jars (Maven, cached in ~/.m2 and ~/.cache/orderflow).
 bash "$root/deploy/kafka/fetch.sh" >/dev/null
+# playwright-core for the admin panel's browser test (npm registry; the lock
+# file pins it), which drives Debian's chromium.
+if [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+    npm ci --prefix "$root/tests/browser" --no-audit --no-fund >/dev/null
+fi
 
 # No SQL text built from input: mysql_query/mysql_real_query may only be
 # called with a string literal (everything else goes through prepared
