@@ -1,6 +1,8 @@
 /* of_it: see of_it.h. */
 #include "of_it.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <mysql.h>
 
 #include "of_jwt.h"
@@ -130,10 +133,13 @@ static void kill_spawned(void)
     }
 }
 
+static void note_server(char *const *argv, char *const *env);
+
 int of_it_spawn(char *const *argv, char *const *env, const char *log)
 {
     int pid;
 
+    note_server(argv, env);
     if (nspawned == 0)
         atexit(kill_spawned);
     pid = fork();
@@ -214,14 +220,195 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* ---- recording answers (ORDERFLOW_OPENAPI_RECORD) ----
+ *
+ * With ORDERFLOW_OPENAPI_RECORD naming a file, every answer of of_it_http
+ * and of_it_http_many is appended to it as one JSON line: {"test", "port",
+ * "server", "method", "path", "status", "headers": {lower-case name: value},
+ * "body"}. tests/openapi/validate.py then checks each against
+ * schemas/openapi.yaml, so the document cannot drift from what the API
+ * answers. The file is opened with O_APPEND and each line is one write(2):
+ * every test program of a ctest run appends to the same file. */
+
+/* the /metrics ports of the workers this program started: their answers
+ * are recorded as "orderflow-worker", not checked against the API's
+ * document */
+static int worker_ports[16];
+static int nworker_ports;
+
+static int port_arg(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    return *s && !*end && v > 0 && v < 65536 ? (int)v : 0;
+}
+
+static void forget_port(int port)
+{
+    for (int i = 0; i < nworker_ports; i++) {
+        if (worker_ports[i] == port)
+            worker_ports[i] = 0;
+    }
+}
+
+static void note_server(char *const *argv, char *const *env)
+{
+    const char *base = strrchr(argv[0], '/');
+    int port = 0;
+
+    base = base ? base + 1 : argv[0];
+    if (strcmp(base, "orderflow-worker") == 0) {
+        for (int i = 1; argv[i] && argv[i + 1]; i++) {
+            if (strcmp(argv[i], "--metrics-port") == 0)
+                port = port_arg(argv[i + 1]);
+        }
+        if (port && nworker_ports < 16)
+            worker_ports[nworker_ports++] = port;
+    } else if (strcmp(base, "orderflow-api") == 0) {
+        const char *v = getenv("ORDERFLOW_API_PORT");
+        for (; env && *env; env++) {
+            if (strncmp(*env, "ORDERFLOW_API_PORT=", 19) == 0)
+                v = *env + 19;
+        }
+        if (v && (port = port_arg(v)) != 0)
+            forget_port(port); /* a port reused by an API is the API's */
+    }
+}
+
+static const char *server_of(int port)
+{
+    for (int i = 0; i < nworker_ports; i++) {
+        if (worker_ports[i] == port)
+            return "orderflow-worker";
+    }
+    return "orderflow-api";
+}
+
+/* \p len bytes as a JSON string: UTF-8 as is, anything else byte by byte
+ * as Latin-1 (the validator then sees a body that is not the JSON it
+ * expects, rather than no body) */
+static json_t *text_json(const char *p, size_t len)
+{
+    json_t *s = json_stringn(p, len);
+    char *latin;
+    size_t n = 0;
+
+    if (s)
+        return s;
+    latin = malloc(len * 2 + 1);
+    if (!latin)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x80) {
+            latin[n++] = (char)c;
+        } else {
+            latin[n++] = (char)(0xc0 | (c >> 6));
+            latin[n++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    s = json_stringn(latin, n);
+    free(latin);
+    return s;
+}
+
+/* One answer appended to $ORDERFLOW_OPENAPI_RECORD (nothing if unset);
+ * fails the test when it cannot be, rather than leave a gap that the
+ * validator would not see. */
+static void record(int port, const char *method, const char *path,
+                   long status, json_t *headers, const char *body,
+                   size_t len)
+{
+    const char *file = getenv("ORDERFLOW_OPENAPI_RECORD");
+    json_t *line;
+    char *text;
+    size_t n, off = 0;
+    int fd, saved = 0;
+
+    if (!file || !*file)
+        return;
+    line = json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:O, s:o}", "test",
+                     program_invocation_short_name, "port", port, "server",
+                     server_of(port), "method", method, "path", path,
+                     "status", (int)status, "headers", headers, "body",
+                     text_json(body ? body : "", body ? len : 0));
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (!text)
+        fail_msg("could not record %s %s for %s", method, path, file);
+    n = strlen(text);
+    text[n] = '\n'; /* in place of the NUL: one write for the line */
+    fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    while (fd >= 0 && off < n + 1) {
+        ssize_t w = write(fd, text + off, n + 1 - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    saved = errno;
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    if (off != n + 1)
+        fail_msg("could not append to %s (ORDERFLOW_OPENAPI_RECORD): %s",
+                 file, strerror(saved));
+}
+
+/* what a header callback fills: the test's fields, and every header for
+ * the recording */
+struct hdrs {
+    struct of_it_resp *resp; /* NULL for of_it_http_many */
+    json_t *all;             /* NULL unless recording */
+};
+
+static void keep_header(json_t *all, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    char name[128];
+    const char *v;
+    json_t *old;
+    size_t n;
+
+    if (!colon || colon == line || (size_t)(colon - line) >= sizeof(name))
+        return;
+    n = (size_t)(colon - line);
+    for (size_t i = 0; i < n; i++)
+        name[i] = (char)tolower((unsigned char)line[i]);
+    name[n] = '\0';
+    for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+        ;
+    old = json_object_get(all, name);
+    if (old && json_is_string(old)) {
+        /* a repeated header: one comma-separated value (RFC 9110 5.3) */
+        json_t *both = json_sprintf("%s, %s", json_string_value(old), v);
+        if (both)
+            json_object_set_new(all, name, both);
+    } else {
+        json_object_set_new(all, name, text_json(v, strlen(v)));
+    }
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *arg)
 {
-    struct of_it_resp *resp = arg;
+    struct hdrs *h = arg;
+    struct of_it_resp *resp = h->resp;
     size_t len = size * n;
     char line[512];
 
     snprintf(line, sizeof(line), "%.*s", (int)len, data);
     line[strcspn(line, "\r\n")] = '\0';
+    if (h->all) {
+        /* a status line starts another answer (after a 100 Continue) */
+        if (strncmp(line, "HTTP/", 5) == 0)
+            json_object_clear(h->all);
+        else
+            keep_header(h->all, line);
+    }
+    if (!resp)
+        return len;
     if (strncasecmp(line, "Location: ", 10) == 0)
         snprintf(resp->location, sizeof(resp->location), "%.255s", line + 10);
     if (strncasecmp(line, "Retry-After: ", 13) == 0)
@@ -245,10 +432,14 @@ void of_it_http(int port, const char *method, const char *path,
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
     struct grow g = {0};
+    struct hdrs hd = {resp, NULL};
+    const char *rec = getenv("ORDERFLOW_OPENAPI_RECORD");
     char url[1024];
     CURLcode rc;
 
     memset(resp, 0, sizeof(*resp));
+    if (rec && *rec)
+        hd.all = json_object();
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     for (; headers && *headers; headers++)
         h = curl_slist_append(h, *headers);
@@ -259,15 +450,21 @@ void of_it_http(int port, const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hd);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        json_decref(hd.all);
+        free(g.p);
         fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
+    }
+    if (hd.all)
+        record(port, method, path, resp->status, hd.all, g.p, g.n);
+    json_decref(hd.all);
     resp->body = g.p ? g.p : strdup("");
 }
 
@@ -370,6 +567,8 @@ void of_it_http_many(int port, int n, const char *method, const char *path,
     CURLM *multi = curl_multi_init();
     CURL **easy = calloc((size_t)n, sizeof(*easy));
     struct grow *g = calloc((size_t)n, sizeof(*g));
+    struct hdrs *hd = calloc((size_t)n, sizeof(*hd));
+    const char *rec = getenv("ORDERFLOW_OPENAPI_RECORD");
     struct curl_slist *h = NULL;
     char url[1024];
     int running = 0;
@@ -387,6 +586,11 @@ void of_it_http_many(int port, int n, const char *method, const char *path,
         curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, &g[i]);
         curl_easy_setopt(easy[i], CURLOPT_POSTFIELDS,
                          bodies ? bodies[i] : body);
+        if (rec && *rec) {
+            hd[i].all = json_object();
+            curl_easy_setopt(easy[i], CURLOPT_HEADERFUNCTION, on_header);
+            curl_easy_setopt(easy[i], CURLOPT_HEADERDATA, &hd[i]);
+        }
         curl_multi_add_handle(multi, easy[i]);
     }
     do {
@@ -397,6 +601,11 @@ void of_it_http_many(int port, int n, const char *method, const char *path,
     for (int i = 0; i < n; i++) {
         statuses[i] = 0;
         curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &statuses[i]);
+        /* a transfer that got no answer (status 0) has nothing to check */
+        if (hd[i].all && statuses[i] != 0)
+            record(port, method, path, statuses[i], hd[i].all, g[i].p,
+                   g[i].n);
+        json_decref(hd[i].all);
         if (out)
             out[i] = g[i].p ? g[i].p : strdup("");
         else
@@ -408,6 +617,7 @@ void of_it_http_many(int port, int n, const char *method, const char *path,
     curl_multi_cleanup(multi);
     free(easy);
     free(g);
+    free(hd);
 }
 
 void of_it_bearer(const struct of_jwt *jwt, int64_t sub, int role, char *out,

@@ -64,6 +64,10 @@ struct of_it_resp {
  * @brief One HTTP request to 127.0.0.1:\p port. \p headers is a NULL-ended
  *        list of "Name: value" lines (may be NULL); \p body may be NULL.
  *        Fails the test on a transport error.
+ *
+ * With ORDERFLOW_OPENAPI_RECORD naming a file, this and of_it_http_many
+ * append each answer to it as one JSON line (method, path, status, headers,
+ * body) for tests/openapi/validate.py to check against schemas/openapi.yaml.
  */
 void of_it_http(int port, const char *method, const char *path,
                 const char *const *headers, const char *body,
