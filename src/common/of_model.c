@@ -639,13 +639,10 @@ static void copy_str(char *out, size_t cap, const char *v)
     snprintf(out, cap, "%s", v ? v : "");
 }
 
-static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
+void of_model_user_from_row(char *const *v, struct of_user *u,
+                            int64_t *version)
 {
-    struct row_ctx *ctx = arg;
-    struct of_user *u = ctx->out;
-    (void)ncols;
-    (void)lens;
-
+    memset(u, 0, sizeof(*u));
     u->user_id = strtoll(v[0], NULL, 10);
     copy_str(u->email, sizeof(u->email), v[1]);
     copy_str(u->username, sizeof(u->username), v[2]);
@@ -653,7 +650,43 @@ static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
     u->has_avatar_url = v[4] != NULL;
     copy_str(u->avatar_url, sizeof(u->avatar_url), v[4]);
     u->is_banned = v[5] && strcmp(v[5], "0") != 0;
-    *ctx->version = strtoll(v[6], NULL, 10);
+    *version = v[6] ? strtoll(v[6], NULL, 10) : 0;
+}
+
+int of_model_order_from_row(char *const *v, struct of_order *o,
+                            int64_t *version, struct of_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    o->order_id = strtoll(v[0], NULL, 10);
+    o->user_id = strtoll(v[1], NULL, 10);
+    o->created_at = of_time_parse_unix(v[5]);
+    o->updated_at = of_time_parse_unix(v[6]);
+    *version = v[7] ? strtoll(v[7], NULL, 10) : 0;
+    if (of_avro_order_type_parse(v[2], &o->order_type) != OF_OK)
+        return of_err_set(err, OF_EINVAL,
+                          "order %lld: order_type \"%.32s\" is not one the "
+                          "contract allows",
+                          (long long)o->order_id, v[2] ? v[2] : "(null)");
+    if (of_avro_order_status_parse(v[3], &o->order_status) != OF_OK)
+        return of_err_set(err, OF_EINVAL,
+                          "order %lld: order_status \"%.32s\" is not one "
+                          "the contract allows",
+                          (long long)o->order_id, v[3] ? v[3] : "(null)");
+    if (of_money_parse(v[4], &o->total_amount) != OF_OK)
+        return of_err_set(err, OF_EINVAL,
+                          "order %lld: total_amount \"%.32s\" is not one "
+                          "the contract allows",
+                          (long long)o->order_id, v[4] ? v[4] : "(null)");
+    return OF_OK;
+}
+
+static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
+{
+    struct row_ctx *ctx = arg;
+    (void)ncols;
+    (void)lens;
+
+    of_model_user_from_row(v, ctx->out, ctx->version);
     ctx->found = 1;
     return 1;
 }
@@ -665,10 +698,7 @@ int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
     int rc;
 
     memset(u, 0, sizeof(*u));
-    rc = of_db_query(db,
-                     "SELECT user_id, email, username, "
-                     "UNIX_TIMESTAMP(registration_date), avatar_url, "
-                     "is_banned, version FROM users WHERE user_id = ?",
+    rc = of_db_query(db, OF_MODEL_USER_SELECT "WHERE user_id = ?",
                      (struct of_db_param[]){OF_DB_I(id)}, 1, user_row, &ctx,
                      err);
     *found = ctx.found;
@@ -678,20 +708,13 @@ int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
 static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
 {
     struct row_ctx *ctx = arg;
-    struct of_order *o = ctx->out;
+    struct of_err err;
     (void)ncols;
     (void)lens;
 
-    o->order_id = strtoll(v[0], NULL, 10);
-    o->user_id = strtoll(v[1], NULL, 10);
-    if (of_avro_order_type_parse(v[2], &o->order_type) != OF_OK ||
-        of_avro_order_status_parse(v[3], &o->order_status) != OF_OK ||
-        of_money_parse(v[4], &o->total_amount) != 0)
-        return 1; /* not found: a row we cannot show */
-    o->created_at = of_time_parse_unix(v[5]);
-    o->updated_at = of_time_parse_unix(v[6]);
-    *ctx->version = strtoll(v[7], NULL, 10);
-    ctx->found = 1;
+    /* not found: a row we cannot show */
+    ctx->found = of_model_order_from_row(v, ctx->out, ctx->version, &err) ==
+                 OF_OK;
     return 1;
 }
 
@@ -702,11 +725,7 @@ int of_model_db_get_order(struct of_db *db, int64_t id, struct of_order *o,
     int rc;
 
     memset(o, 0, sizeof(*o));
-    rc = of_db_query(db,
-                     "SELECT order_id, user_id, order_type, order_status, "
-                     "total_amount, UNIX_TIMESTAMP(created_at), "
-                     "UNIX_TIMESTAMP(updated_at), version FROM orders "
-                     "WHERE order_id = ?",
+    rc = of_db_query(db, OF_MODEL_ORDER_SELECT "WHERE order_id = ?",
                      (struct of_db_param[]){OF_DB_I(id)}, 1, order_row, &ctx,
                      err);
     *found = ctx.found;

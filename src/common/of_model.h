@@ -133,6 +133,40 @@ int of_model_cmd_from_hash(const redisReply *reply, const char *command_id,
                            struct of_cmd_status *c, struct of_err *err);
 
 /* ---- MySQL (the truth; reads of the API's fallback and the rebuild) ---- */
+
+/*
+ * The head of every SELECT whose rows go to of_model_user_from_row() or
+ * of_model_order_from_row(): their columns in the order those read them,
+ * then FROM; the caller adds its WHERE, ORDER BY and LIMIT.
+ */
+#define OF_MODEL_USER_SELECT                                                   \
+    "SELECT user_id, email, username, UNIX_TIMESTAMP(registration_date), "     \
+    "avatar_url, is_banned, version FROM users "
+#define OF_MODEL_ORDER_SELECT                                                  \
+    "SELECT order_id, user_id, order_type, order_status, total_amount, "       \
+    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at), version "         \
+    "FROM orders "
+
+/**
+ * @brief One row of OF_MODEL_USER_SELECT (an of_db_row_cb's \p v) into
+ *        \p u, cleared first, and *\p version. A NULL text is "" (a NULL
+ *        avatar_url: has_avatar_url false).
+ * @locality any thread; pure.
+ */
+void of_model_user_from_row(char *const *v, struct of_user *u,
+                            int64_t *version);
+/**
+ * @brief One row of OF_MODEL_ORDER_SELECT into \p o, cleared first, and
+ *        *\p version.
+ * @returns OF_OK; or OF_EINVAL when its order_type, order_status or
+ *          total_amount is not one the contract allows (\p err names it;
+ *          o->order_id is set, the rest unspecified): GET /v1/orders/{id}
+ *          answers 404 for such a row and every list leaves it out.
+ * @locality any thread; pure.
+ */
+int of_model_order_from_row(char *const *v, struct of_order *o,
+                            int64_t *version, struct of_err *err);
+
 int of_model_db_get_user(struct of_db *db, int64_t id, struct of_user *u,
                          int64_t *version, int *found, struct of_err *err);
 int of_model_db_get_order(struct of_db *db, int64_t id, struct of_order *o,

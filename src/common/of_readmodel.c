@@ -7,7 +7,6 @@
 
 #include "of_log.h"
 #include "of_model.h"
-#include "of_money.h"
 
 #define BATCH 1000
 
@@ -23,21 +22,15 @@ struct rebuild {
 static int user_row(void *arg, int n, char **v, const unsigned long *l)
 {
     struct rebuild *rb = arg;
-    struct of_user u = {0};
+    struct of_user u;
+    int64_t version;
     (void)n;
     (void)l;
 
-    u.user_id = strtoll(v[0], NULL, 10);
-    snprintf(u.email, sizeof(u.email), "%s", v[1]);
-    snprintf(u.username, sizeof(u.username), "%s", v[2]);
-    u.registration_date = of_time_parse_unix(v[3]);
-    u.has_avatar_url = v[4] != NULL;
-    snprintf(u.avatar_url, sizeof(u.avatar_url), "%s", v[4] ? v[4] : "");
-    u.is_banned = strcmp(v[5], "0") != 0;
+    of_model_user_from_row(v, &u, &version);
     rb->last = u.user_id;
     rb->rows++;
-    if (of_model_redis_put_user(rb->redis, &u, strtoll(v[6], NULL, 10),
-                                rb->err) != OF_OK) {
+    if (of_model_redis_put_user(rb->redis, &u, version, rb->err) != OF_OK) {
         rb->failed = 1;
         return 1;
     }
@@ -48,27 +41,22 @@ static int user_row(void *arg, int n, char **v, const unsigned long *l)
 static int order_row(void *arg, int n, char **v, const unsigned long *l)
 {
     struct rebuild *rb = arg;
-    struct of_order o = {0};
+    struct of_order o;
+    struct of_err err;
+    int64_t version;
+    int rc;
     (void)n;
     (void)l;
 
-    o.order_id = strtoll(v[0], NULL, 10);
-    o.user_id = strtoll(v[1], NULL, 10);
+    rc = of_model_order_from_row(v, &o, &version, &err);
     rb->last = o.order_id;
     rb->rows++;
-    if (of_avro_order_type_parse(v[2], &o.order_type) != OF_OK ||
-        of_avro_order_status_parse(v[3], &o.order_status) != OF_OK ||
-        of_money_parse(v[4], &o.total_amount) != OF_OK) {
-        of_warn("order %lld has values the contract does not allow; not "
-                "written to Redis",
-                (long long)o.order_id);
+    if (rc != OF_OK) {
+        of_warn("%s; not written to Redis", err.msg);
         rb->st->skipped++;
         return 0;
     }
-    o.created_at = of_time_parse_unix(v[5]);
-    o.updated_at = of_time_parse_unix(v[6]);
-    if (of_model_redis_put_order(rb->redis, &o, strtoll(v[7], NULL, 10),
-                                 rb->err) != OF_OK) {
+    if (of_model_redis_put_order(rb->redis, &o, version, rb->err) != OF_OK) {
         rb->failed = 1;
         return 1;
     }
@@ -103,14 +91,6 @@ static int batches(struct of_db *db,
     return OF_OK;
 }
 
-#define USER_COLS                                                              \
-    "SELECT user_id, email, username, UNIX_TIMESTAMP(registration_date), "     \
-    "avatar_url, is_banned, version FROM users "
-#define ORDER_COLS                                                             \
-    "SELECT order_id, user_id, order_type, order_status, total_amount, "       \
-    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at), version "         \
-    "FROM orders "
-
 int of_readmodel_rebuild(struct of_db *db,
                          struct of_redis *redis,
                          int64_t user_id,
@@ -125,22 +105,24 @@ int of_readmodel_rebuild(struct of_db *db,
     memset(st, 0, sizeof(*st));
     if (user_id) {
         rc = batches(db, &rb,
-                     USER_COLS "WHERE user_id > ? AND user_id = ? "
-                               "ORDER BY user_id LIMIT 1000",
+                     OF_MODEL_USER_SELECT "WHERE user_id > ? AND user_id = ? "
+                                          "ORDER BY user_id LIMIT 1000",
                      user_id, user_row, batch, arg);
         if (rc == OF_OK)
             rc = batches(db, &rb,
-                         ORDER_COLS "WHERE order_id > ? AND user_id = ? "
-                                    "ORDER BY order_id LIMIT 1000",
+                         OF_MODEL_ORDER_SELECT
+                         "WHERE order_id > ? AND user_id = ? "
+                         "ORDER BY order_id LIMIT 1000",
                          user_id, order_row, batch, arg);
         return rc;
     }
     rc = batches(db, &rb,
-                 USER_COLS "WHERE user_id > ? ORDER BY user_id LIMIT 1000", 0,
-                 user_row, batch, arg);
+                 OF_MODEL_USER_SELECT
+                 "WHERE user_id > ? ORDER BY user_id LIMIT 1000",
+                 0, user_row, batch, arg);
     if (rc == OF_OK)
         rc = batches(db, &rb,
-                     ORDER_COLS
+                     OF_MODEL_ORDER_SELECT
                      "WHERE order_id > ? ORDER BY order_id LIMIT 1000",
                      0, order_row, batch, arg);
     return rc;

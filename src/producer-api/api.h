@@ -50,6 +50,10 @@ struct api {
     pthread_key_t conn_key; /* per-thread Redis and MySQL connections */
     atomic_int inflight;    /* requests between first call and completion */
     atomic_int stopping;
+    /* writes answered after Kafka acknowledged their command: 202, or with
+     * Prefer: wait 200, 201 or 409 (api_answer_publish); accepted_total of
+     * GET /v1/admin/stats */
+    atomic_ullong accepted;
     struct of_metric *m_requests, *m_latency, *m_produce_errors;
     /* open connections and their request deadlines (api_http.c) */
     pthread_mutex_t conns_lock;
@@ -127,6 +131,16 @@ enum MHD_Result api_reply_static(struct api_req *req, unsigned status,
 enum MHD_Result api_reply_error(struct api_req *req, unsigned status,
                                 const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/** @brief 405 method_not_allowed with \p allow (static) as its Allow. */
+enum MHD_Result api_method_not_allowed(struct api_req *req, const char *allow);
+/**
+ * @brief The request body as JSON, any value (duplicate keys refused).
+ * @returns it (the caller's: json_decref), or NULL with the answer queued
+ *          in \p ret: 415 unsupported_media_type when a non-empty body is
+ *          not application/json (a charset, if given, UTF-8); 400
+ *          invalid_json when it does not parse (an empty body does not).
+ */
+json_t *api_parse_body(struct api_req *req, enum MHD_Result *ret);
 void api_suspend(struct api_req *req);
 void api_resume(struct api_req *req);
 /** @returns this thread's Redis / MySQL connection (made on first use). */
@@ -223,6 +237,12 @@ enum MHD_Result api_admin_events(struct api_req *req, const char *aggtype,
                                  int64_t id);
 /* api_admin_stats.c: GET /v1/admin/stats */
 enum MHD_Result api_admin_stats(struct api_req *req);
+/**
+ * @brief Destroy what GET /v1/admin/stats made on first use (its Kafka
+ *        consumer handle); nothing if it never ran.
+ * @locality main(), after api_http_stop(): no request may be running.
+ */
+void api_admin_stats_shutdown(struct api *api);
 
 /* api_admin_dlq.c: /v1/admin/dead-letters[/redrive] (admin checked already) */
 enum MHD_Result api_admin_dead_letters(struct api_req *req, char **seg, int n);

@@ -33,7 +33,6 @@
 
 #include "api.h"
 #include "of_log.h"
-#include "of_money.h"
 
 #define LIMIT_DEFAULT 20
 #define LIMIT_MAX     100
@@ -56,10 +55,7 @@ static enum MHD_Result not_found(struct api_req *req)
 
 static enum MHD_Result get_only(struct api_req *req)
 {
-    req->allow = "GET"; /* api_reply_json puts it in Allow */
-    return api_reply_error(req, 405, "method_not_allowed",
-                           "%s is not allowed here; allowed: GET",
-                           req->method);
+    return api_method_not_allowed(req, "GET");
 }
 
 static enum MHD_Result list_users(struct api_req *req);
@@ -320,38 +316,22 @@ struct page {
     struct of_user *u;        /* scratch of user_row (2 KiB) */
 };
 
-/* The columns of of_model_db_get_user(), which user_row() reads. */
-#define USER_COLS                                                              \
-    "SELECT user_id, email, username, UNIX_TIMESTAMP(registration_date), "     \
-    "avatar_url, is_banned, version FROM users "
-/* The columns of of_model_db_get_order(), which order_row() reads. */
-#define ORDER_COLS                                                             \
-    "SELECT order_id, user_id, order_type, order_status, total_amount, "       \
-    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at), version "         \
-    "FROM orders "
-
-/* A users row as of_model.c's user_row() reads it, then of_user_json(),
- * exactly what GET /v1/users/{id} answers. */
+/* A row of OF_MODEL_USER_SELECT, then of_user_json(): exactly what
+ * GET /v1/users/{id} answers. */
 static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
 {
     struct page *pg = arg;
     struct of_user *u = pg->u;
+    int64_t version;
     json_t *j;
     (void)ncols;
     (void)lens;
 
     if (++pg->rows > pg->limit)
         return 1;
-    memset(u, 0, sizeof(*u));
-    u->user_id = strtoll(v[0], NULL, 10);
-    snprintf(u->email, sizeof(u->email), "%s", v[1] ? v[1] : "");
-    snprintf(u->username, sizeof(u->username), "%s", v[2] ? v[2] : "");
-    u->registration_date = of_time_parse_unix(v[3]);
-    u->has_avatar_url = v[4] != NULL;
-    snprintf(u->avatar_url, sizeof(u->avatar_url), "%s", v[4] ? v[4] : "");
-    u->is_banned = v[5] && strcmp(v[5], "0") != 0;
+    of_model_user_from_row(v, u, &version);
     pg->last_id = u->user_id;
-    j = of_user_json(u, strtoll(v[6], NULL, 10));
+    j = of_user_json(u, version);
     if (j)
         json_array_append_new(pg->items, j);
     else
@@ -360,34 +340,29 @@ static int user_row(void *arg, int ncols, char **v, const unsigned long *lens)
     return 0;
 }
 
-/* An orders row as of_model.c's order_row() reads it, then
- * of_order_json(), exactly what GET /v1/orders/{id} answers. */
+/* A row of OF_MODEL_ORDER_SELECT, then of_order_json(): exactly what
+ * GET /v1/orders/{id} answers. */
 static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
 {
     struct page *pg = arg;
-    struct of_order o = {0};
+    struct of_order o;
+    struct of_err err;
+    int64_t version;
+    int rc;
     (void)ncols;
     (void)lens;
 
     if (++pg->rows > pg->limit)
         return 1;
-    o.order_id = strtoll(v[0], NULL, 10);
-    o.user_id = strtoll(v[1], NULL, 10);
-    o.created_at = of_time_parse_unix(v[5]);
-    o.updated_at = of_time_parse_unix(v[6]);
+    rc = of_model_order_from_row(v, &o, &version, &err);
     pg->last_id = o.order_id;
     pg->last_at = o.created_at / 1000000;
-    if (of_avro_order_type_parse(v[2], &o.order_type) != OF_OK ||
-        of_avro_order_status_parse(v[3], &o.order_status) != OF_OK ||
-        of_money_parse(v[4], &o.total_amount) != OF_OK) {
+    if (rc != OF_OK) {
         /* GET /v1/orders/{id} answers 404 for it */
-        of_warn("order %lld has values the contract does not allow; left "
-                "out of the list",
-                (long long)o.order_id);
+        of_warn("%s; left out of the list", err.msg);
         return 0;
     }
-    json_array_append_new(pg->items,
-                          of_order_json(&o, strtoll(v[7], NULL, 10)));
+    json_array_append_new(pg->items, of_order_json(&o, version));
     return 0;
 }
 
@@ -523,9 +498,10 @@ static int read_users_q(struct api_req *req, const char *pattern,
     floor = before > Q_WINDOW ? before - Q_WINDOW : 0;
     rc = read_page(
         req, "users",
-        USER_COLS "FORCE INDEX (PRIMARY) WHERE user_id < ? AND user_id >= ? "
-                  "AND (email LIKE ? ESCAPE '!' OR username LIKE ? "
-                  "ESCAPE '!') ORDER BY user_id DESC LIMIT ?",
+        OF_MODEL_USER_SELECT
+        "FORCE INDEX (PRIMARY) WHERE user_id < ? AND user_id >= ? "
+        "AND (email LIKE ? ESCAPE '!' OR username LIKE ? "
+        "ESCAPE '!') ORDER BY user_id DESC LIMIT ?",
         (struct of_db_param[]){OF_DB_I(before), OF_DB_I(floor),
                                OF_DB_S(pattern), OF_DB_S(pattern),
                                OF_DB_I(pg->limit + 1)},
@@ -534,16 +510,16 @@ static int read_users_q(struct api_req *req, const char *pattern,
         return rc;
     return read_page(
         req, "users",
-        "SELECT u.user_id, u.email, u.username, "
-        "UNIX_TIMESTAMP(u.registration_date), u.avatar_url, u.is_banned, "
-        "u.version FROM users u JOIN ("
-        "(SELECT user_id FROM users FORCE INDEX (users_email) "
+        /* USING: the one user_id column, so the list's columns need no
+         * table name */
+        OF_MODEL_USER_SELECT
+        "JOIN ((SELECT user_id FROM users FORCE INDEX (users_email) "
         "WHERE email LIKE ? ESCAPE '!' AND user_id < ? "
         "ORDER BY user_id DESC LIMIT ?) UNION "
         "(SELECT user_id FROM users FORCE INDEX (users_username) "
         "WHERE username LIKE ? ESCAPE '!' AND user_id < ? "
-        "ORDER BY user_id DESC LIMIT ?)) m ON u.user_id = m.user_id "
-        "ORDER BY u.user_id DESC LIMIT ?",
+        "ORDER BY user_id DESC LIMIT ?)) m USING (user_id) "
+        "ORDER BY user_id DESC LIMIT ?",
         (struct of_db_param[]){OF_DB_S(pattern), OF_DB_I(before),
                                OF_DB_I(pg->limit + 1), OF_DB_S(pattern),
                                OF_DB_I(before), OF_DB_I(pg->limit + 1),
@@ -606,8 +582,8 @@ static enum MHD_Result list_users(struct api_req *req)
         rc = read_users_q(req, pattern, before, &pg);
     else
         rc = read_page(req, "users",
-                       USER_COLS "WHERE user_id < ? "
-                                 "ORDER BY user_id DESC LIMIT ?",
+                       OF_MODEL_USER_SELECT "WHERE user_id < ? "
+                                            "ORDER BY user_id DESC LIMIT ?",
                        (struct of_db_param[]){OF_DB_I(before),
                                               OF_DB_I(pg.limit + 1)},
                        2, user_row, &pg);
@@ -697,7 +673,7 @@ static enum MHD_Result list_orders(struct api_req *req)
                                           "from",   "to",   "limit",
                                           "cursor", NULL};
     const char *cur = api_admin_param(req, "cursor");
-    struct orders_query oq = {.sql = ORDER_COLS};
+    struct orders_query oq = {.sql = OF_MODEL_ORDER_SELECT};
     struct page pg = {0};
     enum MHD_Result ret = MHD_NO;
     int64_t at, id;

@@ -5,12 +5,10 @@
  * "partitions": [{"topic", "partition", "lag"}...]}, "outbox_backlog"}
  *
  * - accepted_total: this process's answers to writes whose command Kafka
- *   acknowledged, read from orderflow_http_requests_total: the 202s, and
- *   with Prefer: wait the 200s, 201s and 409s (a rejection is an accepted
- *   command too) of the write routes. It counts answers, so an
- *   Idempotency-Key replay counts again; a 409 idempotency_key_in_flight
- *   counts too (both are rare). Reading makes the 28 series, at 0, so
- *   /metrics shows them from the first stats request on.
+ *   acknowledged (api->accepted, counted by api_answer_publish): the 202s,
+ *   and with Prefer: wait the 200s, 201s and 409s (a rejection is an
+ *   accepted command too). An Idempotency-Key replay publishes nothing and
+ *   is not counted.
  * - applied_per_s: commands rows completed in the last 10 s (MySQL's
  *   clock), divided by 10; rejections included.
  * - consumer_lag: the command worker's group ([worker] group_id): the
@@ -28,9 +26,10 @@
  * It has the worker's group.id but never subscribes, assigns or commits,
  * so the group never sees it: OffsetFetch only reads. One request uses it
  * at a time (lag_lock), which also keeps a panel left open in many tabs
- * from multiplying the Kafka round trips. The handle is destroyed at exit
- * (atexit: main.c has no hook for this file).
+ * from multiplying the Kafka round trips. main() destroys the handle
+ * (api_admin_stats_shutdown) once the HTTP daemon has stopped.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,28 +44,6 @@
 
 static pthread_mutex_t lag_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- accepted_total ---- */
-
-static double accepted_total(struct api *api)
-{
-    static const char *const routes[] = {
-        "/v1/users",           "/v1/users/{id}/ban",
-        "/v1/users/{id}/unban", "/v1/orders",
-        "/v1/orders/{id}/pay", "/v1/orders/{id}/refund",
-        "/v1/orders/{id}/cancel"};
-    static const char *const statuses[] = {"202", "201", "200", "409"};
-    double total = 0;
-
-    for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
-        for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
-            const char *labels[] = {routes[r], statuses[s]};
-            total += of_metrics_value(
-                of_metrics_series(api->m_requests, labels));
-        }
-    }
-    return total;
-}
-
 /* ---- consumer_lag ---- */
 
 /* The handle and the partitions of the two topics, refreshed every
@@ -78,12 +55,12 @@ static struct {
     int64_t parts_at; /* monotonic us */
 } lag;
 
-/* At exit: the API's threads are gone by then. A lock still held means a
- * thread is inside librdkafka while the process dies: leave the handle. */
-static void lag_destroy(void)
+void api_admin_stats_shutdown(struct api *api)
 {
-    if (pthread_mutex_trylock(&lag_lock) != 0)
-        return;
+    /* the daemon's threads are gone: no request holds lag_lock */
+    assert(!api->mhd);
+    (void)api; /* under NDEBUG */
+    pthread_mutex_lock(&lag_lock);
     if (lag.parts)
         rd_kafka_topic_partition_list_destroy(lag.parts);
     lag.parts = NULL;
@@ -96,7 +73,6 @@ static void lag_destroy(void)
 /* The handle, made on first use. @locality under lag_lock. */
 static rd_kafka_t *lag_handle(const struct of_config *cfg, struct of_err *err)
 {
-    static int at_exit;
     const char *extra[] = {"group.id",
                            cfg->worker.group_id,
                            "enable.auto.commit",
@@ -116,8 +92,6 @@ static rd_kafka_t *lag_handle(const struct of_config *cfg, struct of_err *err)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    if (!at_exit)
-        at_exit = atexit(lag_destroy) == 0;
     return lag.rk;
 }
 
@@ -329,6 +303,7 @@ enum MHD_Result api_admin_stats(struct api_req *req)
     struct db_stats s = {0};
     enum MHD_Result ret = MHD_NO;
     struct of_err err;
+    unsigned long long accepted;
     char now[40];
 
     if (!api_admin_params_ok(req, none, &ret))
@@ -338,11 +313,12 @@ enum MHD_Result api_admin_stats(struct api_req *req)
         return api_reply_error(req, 503, "unavailable",
                                "could not read the stats; retry");
     }
+    accepted = atomic_load_explicit(&req->api->accepted, memory_order_relaxed);
     of_time_format(of_time_now_us(), 0, now);
     return api_reply_json(
         req, 200,
         json_pack("{s:s, s:I, s:f, s:o, s:I}", "time", now, "accepted_total",
-                  (json_int_t)accepted_total(req->api), "applied_per_s",
+                  (json_int_t)accepted, "applied_per_s",
                   (double)s.completed / APPLIED_WINDOW_S, "consumer_lag",
                   consumer_lag(req->api->cfg), "outbox_backlog",
                   (json_int_t)s.backlog));

@@ -88,12 +88,8 @@ enum MHD_Result api_admin_ui(struct api_req *req, const char *path)
 
     if (!f)
         return api_reply_error(req, 404, "not_found", "no such resource");
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-        req->allow = "GET, HEAD"; /* api_reply_json puts it in Allow */
-        return api_reply_error(req, 405, "method_not_allowed",
-                               "%s is not allowed here; allowed: GET, HEAD",
-                               req->method);
-    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return api_method_not_allowed(req, "GET, HEAD");
     return api_reply_static(req, 200, content_type_of(f->name), f->data,
                             f->len, ui_headers);
 }

@@ -272,18 +272,18 @@ enum MHD_Result api_answer_publish(struct api_req *req)
     default:
         break;
     }
-    if (!req->waited) {
-        /* acked: its "accepted" status is in Redis already (written with
-         * its delivery report's batch, api_publish.c) */
-        if (req->wait_s > 0 && !req->api->stopping) {
-            req->deadline_us = of_time_now_us() + req->wait_s * 1000000LL;
-            api_suspend(req);
-            api_wait_add(req->api->waiters, req);
-            return MHD_YES;
-        }
-        return answer(req, 202, accepted_body(req));
+    /* acked: its "accepted" status is in Redis already (written with its
+     * delivery report's batch, api_publish.c) */
+    if (!req->waited && req->wait_s > 0 && !req->api->stopping) {
+        req->deadline_us = of_time_now_us() + req->wait_s * 1000000LL;
+        api_suspend(req);
+        api_wait_add(req->api->waiters, req);
+        return MHD_YES; /* back here, waited, when the waiter lets go */
     }
-    if (load_cmd(req, req->command_id, &c) && c.status != OF_CMD_ACCEPTED)
+    /* answered now, once: 202, or the waited outcome */
+    atomic_fetch_add_explicit(&req->api->accepted, 1, memory_order_relaxed);
+    if (req->waited && load_cmd(req, req->command_id, &c) &&
+        c.status != OF_CMD_ACCEPTED)
         return outcome(req, &c);
     return answer(req, 202, accepted_body(req));
 }

@@ -359,8 +359,7 @@ void api_resume(struct api_req *req)
 
 /* ---- routing ---- */
 
-static enum MHD_Result method_not_allowed(struct api_req *req,
-                                          const char *allow)
+enum MHD_Result api_method_not_allowed(struct api_req *req, const char *allow)
 {
     req->allow = allow; /* api_reply_json puts it in Allow */
     return api_reply_error(req, 405, "method_not_allowed",
@@ -378,7 +377,7 @@ static enum MHD_Result health(struct api_req *req, const char *what)
     struct api *api = req->api;
 
     if (!is(req, "GET") && !is(req, "HEAD"))
-        return method_not_allowed(req, "GET, HEAD");
+        return api_method_not_allowed(req, "GET, HEAD");
     if (strcmp(what, "healthz") == 0)
         return api_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
     if (strcmp(what, "readyz") == 0) {
@@ -411,14 +410,11 @@ static int split(char *path, char **seg, int max)
 
 static int content_type_ok(struct api_req *req);
 
-static json_t *parse_body(struct api_req *req, int required,
-                          enum MHD_Result *ret)
+json_t *api_parse_body(struct api_req *req, enum MHD_Result *ret)
 {
     json_error_t jerr;
     json_t *body;
 
-    if (req->body_len == 0 && !required)
-        return json_object();
     if (req->body_len > 0 && !content_type_ok(req)) {
         *ret = api_reply_error(req, 415, "unsupported_media_type",
                                "Content-Type must be application/json "
@@ -427,14 +423,25 @@ static json_t *parse_body(struct api_req *req, int required,
     }
     body = json_loadb(req->body ? req->body : "", req->body_len,
                       JSON_REJECT_DUPLICATES, &jerr);
-    if (!body) {
+    if (!body)
         *ret = api_reply_error(req, 400, "invalid_json",
                                "request body is not valid JSON: %s (at "
                                "position %d)",
                                jerr.text, jerr.position);
-        return NULL;
-    }
-    if (!json_is_object(body)) {
+    return body;
+}
+
+/* The body of a contract write: a JSON object; an empty one is {} unless
+ * \p required. @returns it, or NULL with the 4xx queued in \p ret. */
+static json_t *parse_body(struct api_req *req, int required,
+                          enum MHD_Result *ret)
+{
+    json_t *body;
+
+    if (req->body_len == 0 && !required)
+        return json_object();
+    body = api_parse_body(req, ret);
+    if (body && !json_is_object(body)) {
         json_decref(body);
         *ret = api_reply_error(req, 400, "invalid_json",
                                "request body must be a JSON object");
@@ -451,7 +458,7 @@ static enum MHD_Result route_users(struct api_req *req, char **seg, int n)
 
     if (n == 2) {
         if (!is(req, "POST"))
-            return method_not_allowed(req, "POST");
+            return api_method_not_allowed(req, "POST");
         req->route = "/v1/users";
         body = parse_body(req, 1, &ret);
         if (!body)
@@ -465,19 +472,19 @@ static enum MHD_Result route_users(struct api_req *req, char **seg, int n)
     if (n == 3) {
         req->route = "/v1/users/{id}";
         return is(req, "GET") ? api_get_user(req, id)
-                              : method_not_allowed(req, "GET");
+                              : api_method_not_allowed(req, "GET");
     }
     if (strcmp(seg[3], "orders") == 0) {
         req->route = "/v1/users/{id}/orders";
         return is(req, "GET") ? api_get_user_orders(req, id)
-                              : method_not_allowed(req, "GET");
+                              : api_method_not_allowed(req, "GET");
     }
     if (strcmp(seg[3], "ban") != 0 && strcmp(seg[3], "unban") != 0)
         return api_reply_error(req, 404, "not_found", "no such resource");
     req->route = seg[3][0] == 'b' ? "/v1/users/{id}/ban"
                                   : "/v1/users/{id}/unban";
     if (!is(req, "POST"))
-        return method_not_allowed(req, "POST");
+        return api_method_not_allowed(req, "POST");
     body = parse_body(req, 0, &ret);
     if (!body)
         return ret;
@@ -498,7 +505,7 @@ static enum MHD_Result route_orders(struct api_req *req, char **seg, int n)
 
     if (n == 2) {
         if (!is(req, "POST"))
-            return method_not_allowed(req, "POST");
+            return api_method_not_allowed(req, "POST");
         req->route = "/v1/orders";
         body = parse_body(req, 1, &ret);
         if (!body)
@@ -512,7 +519,7 @@ static enum MHD_Result route_orders(struct api_req *req, char **seg, int n)
     if (n == 3) {
         req->route = "/v1/orders/{id}";
         return is(req, "GET") ? api_get_order(req, id)
-                              : method_not_allowed(req, "GET");
+                              : api_method_not_allowed(req, "GET");
     }
     for (int i = 0; i < 3; i++) {
         if (strcmp(seg[3], actions[i]) != 0)
@@ -521,7 +528,7 @@ static enum MHD_Result route_orders(struct api_req *req, char **seg, int n)
                      : i == 1 ? "/v1/orders/{id}/refund"
                               : "/v1/orders/{id}/cancel";
         if (!is(req, "POST"))
-            return method_not_allowed(req, "POST");
+            return api_method_not_allowed(req, "POST");
         body = parse_body(req, 0, &ret);
         if (!body)
             return ret;
@@ -601,7 +608,7 @@ static enum MHD_Result route(struct api_req *req)
         req->route = "/v1/openapi.json";
         return is(req, "GET") || is(req, "HEAD")
                    ? api_openapi(req)
-                   : method_not_allowed(req, "GET, HEAD");
+                   : api_method_not_allowed(req, "GET, HEAD");
     }
     if (strcmp(seg[1], "users") == 0 || strcmp(seg[1], "orders") == 0 ||
         strcmp(seg[1], "commands") == 0 || strcmp(seg[1], "admin") == 0) {
@@ -620,7 +627,7 @@ static enum MHD_Result route(struct api_req *req)
     if (strcmp(seg[1], "commands") == 0 && n == 3) {
         req->route = "/v1/commands/{id}";
         return is(req, "GET") ? api_get_command(req, seg[2])
-                              : method_not_allowed(req, "GET");
+                              : api_method_not_allowed(req, "GET");
     }
     return api_reply_error(req, 404, "not_found", "no such resource");
 }

@@ -10,7 +10,6 @@
 #include "of_body.h"
 #include "of_cursor.h"
 #include "of_log.h"
-#include "of_money.h"
 
 static enum MHD_Result forbidden(struct api_req *req)
 {
@@ -142,22 +141,22 @@ static const char *cursor_key(const struct api_req *req)
                                       : cfg->auth.jwt_key;
 }
 
+/* A row of OF_MODEL_ORDER_SELECT; a row the contract does not allow is
+ * left out, as GET /v1/orders/{id} answers 404 for it. */
 static int order_row(void *arg, int ncols, char **v, const unsigned long *lens)
 {
     json_t *orders = arg;
-    struct of_order o = {0};
+    struct of_order o;
+    struct of_err err;
+    int64_t version;
     (void)ncols;
     (void)lens;
 
-    o.order_id = strtoll(v[0], NULL, 10);
-    o.user_id = strtoll(v[1], NULL, 10);
-    if (of_avro_order_type_parse(v[2], &o.order_type) != OF_OK ||
-        of_avro_order_status_parse(v[3], &o.order_status) != OF_OK ||
-        of_money_parse(v[4], &o.total_amount) != OF_OK)
+    if (of_model_order_from_row(v, &o, &version, &err) != OF_OK) {
+        of_warn("%s; left out of the list", err.msg);
         return 0;
-    o.created_at = strtoll(v[5], NULL, 10) * 1000000;
-    o.updated_at = strtoll(v[6], NULL, 10) * 1000000;
-    json_array_append_new(orders, of_order_json(&o, strtoll(v[7], NULL, 10)));
+    }
+    json_array_append_new(orders, of_order_json(&o, version));
     return 0;
 }
 
@@ -182,7 +181,7 @@ enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id)
     const char *cur = MHD_lookup_connection_value(req->conn,
                                                   MHD_GET_ARGUMENT_KIND,
                                                   "cursor");
-    int64_t after = 2147483647;
+    int64_t after = INT64_MAX; /* the first page: below every order id */
     int limit;
     struct of_err err;
     struct of_db *db;
@@ -206,9 +205,7 @@ enum MHD_Result api_get_user_orders(struct api_req *req, int64_t id)
     orders = json_array();
     /* one row more than asked tells whether a next page exists */
     if (of_db_query(db,
-                    "SELECT order_id, user_id, order_type, order_status, "
-                    "total_amount, UNIX_TIMESTAMP(created_at), "
-                    "UNIX_TIMESTAMP(updated_at), version FROM orders "
+                    OF_MODEL_ORDER_SELECT
                     "WHERE user_id = ? AND order_id < ? "
                     "ORDER BY order_id DESC LIMIT ?",
                     (struct of_db_param[]){OF_DB_I(id), OF_DB_I(after),

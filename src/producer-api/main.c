@@ -126,6 +126,7 @@ out:
     if (rc != 0)
         of_error("%s", err.msg);
     api_http_stop(&api);
+    api_admin_stats_shutdown(&api); /* made by a request, if any */
     api_waiters_destroy(api.waiters);
     api_producer_destroy(api.producer);
     of_avro_destroy(api.avro);
