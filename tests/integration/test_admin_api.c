@@ -32,11 +32,8 @@
 #define NORDERS 5
 
 static struct {
-    struct of_config *cfg;
-    struct of_jwt *jwt;
-    int port, api, worker;
-    char dir[256], bin[256], group[128];
-    char admin[1024], service[1024], user[1024];
+    struct of_it_app app;
+    char service[1024], user[1024];
     char email_prefix[96], name_prefix[72];
     int64_t users[NUSERS];
     int64_t orders[NORDERS]; /* all of users[0] */
@@ -44,16 +41,6 @@ static struct {
     char pay_command[40];    /* orders[0]'s pay */
     int writes;              /* write requests answered after Kafka's ack */
 } t;
-
-static int start_worker(void)
-{
-    char exe[512], log[512];
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", t.bin);
-    snprintf(log, sizeof(log), "%s/worker.log", t.dir);
-    char *argv[] = {exe, "--config", "/dev/null", "--role", "commands",
-                    "--metrics-port", "0", NULL};
-    return of_it_spawn(argv, NULL, log);
-}
 
 /* One request; \p extra is one more header line or NULL. Returns the body
  * as JSON (fails the test if it is not). */
@@ -68,7 +55,7 @@ static json_t *call(const char *auth, const char *method, const char *path,
         h[1] = "Content-Type: application/json";
         h[2] = extra;
     }
-    of_it_http(t.port, method, path, h, body, &r);
+    of_it_http(t.app.port, method, path, h, body, &r);
     *status = r.status;
     json_t *j = json_loads(r.body, 0, NULL);
     if (!j)
@@ -89,7 +76,7 @@ static json_t *admin_get(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(path, sizeof(path), fmt, ap);
     va_end(ap);
-    json_t *j = call(t.admin, "GET", path, NULL, NULL, &status);
+    json_t *j = call(t.app.admin, "GET", path, NULL, NULL, &status);
     if (status != 200)
         fail_msg("GET %s: %ld %s", path, status, json_dumps(j, 0));
     return j;
@@ -131,11 +118,11 @@ static void traceparent(char trace[33], char *header, size_t cap)
 static json_t *write_waited(const char *path, const char *body,
                             const char *extra, long expect)
 {
-    const char *h[] = {t.admin, "Content-Type: application/json",
+    const char *h[] = {t.app.admin, "Content-Type: application/json",
                        "Prefer: wait=20", extra, NULL};
     struct of_it_resp r;
 
-    of_it_http(t.port, "POST", path, h, body, &r);
+    of_it_http(t.app.port, "POST", path, h, body, &r);
     if (r.status != expect)
         fail_msg("POST %s: %ld %s", path, r.status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
@@ -154,7 +141,7 @@ static void wait_command(const char *id)
 
     snprintf(path, sizeof(path), "/v1/commands/%s", id);
     while (of_it_now_us() < until) {
-        json_t *j = call(t.admin, "GET", path, NULL, NULL, &status);
+        json_t *j = call(t.app.admin, "GET", path, NULL, NULL, &status);
         int applied = status == 200 &&
                       strcmp(str_of(j, "status"), "applied") == 0;
         json_decref(j);
@@ -209,7 +196,7 @@ static void make_orders(void)
     traceparent(t.trace[1], tp, sizeof(tp));
     snprintf(path, sizeof(path), "/v1/orders/%lld/pay",
              (long long)t.orders[0]);
-    json_t *acc = call(t.admin, "POST", path, "{\"payment_ref\":\"pi_0\"}",
+    json_t *acc = call(t.app.admin, "POST", path, "{\"payment_ref\":\"pi_0\"}",
                        tp, &status);
     assert_int_equal(status, 202);
     t.writes++;
@@ -233,52 +220,19 @@ static void make_orders(void)
 
 static int setup(void **state)
 {
-    struct of_err err;
-    char name[128], port[16], exe[512], log[512];
     (void)state;
-
-    snprintf(t.bin, sizeof(t.bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(t.dir, sizeof(t.dir), "%s/admin-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    of_it_unique(name, sizeof(name), "adm.user-commands");
-    setenv("ORDERFLOW_TOPICS_USER_COMMANDS", name, 1);
-    of_it_unique(name, sizeof(name), "adm.order-commands");
-    setenv("ORDERFLOW_TOPICS_ORDER_COMMANDS", name, 1);
-    of_it_unique(t.group, sizeof(t.group), "adm-group");
-    setenv("ORDERFLOW_WORKER_GROUP_ID", t.group, 1);
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
-    setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null && "
-             "%s/orderflowctl --config /dev/null topics create >/dev/null",
-             t.bin, t.bin);
-    t.port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.port);
-    setenv("ORDERFLOW_API_PORT", port, 1);
-    t.worker = start_worker();
-    snprintf(exe, sizeof(exe), "%s/orderflow-api", t.bin);
-    snprintf(log, sizeof(log), "%s/api.log", t.dir);
-    char *argv[] = {exe, "--config", "/dev/null", NULL};
-    t.api = of_it_spawn(argv, NULL, log);
-    of_it_wait_http(t.port, 20);
-    t.jwt = of_jwt_new(t.cfg, 1, &err);
-    of_it_bearer(t.jwt, 1, OF_ROLE_ADMIN, t.admin, sizeof(t.admin));
-    of_it_bearer(t.jwt, 1, OF_ROLE_SERVICE, t.service, sizeof(t.service));
+    of_it_app_start(&t.app, "admin", 3, OF_IT_APP_WORKER);
+    of_it_bearer(t.app.jwt, 1, OF_ROLE_SERVICE, t.service, sizeof(t.service));
     make_users();
     make_orders();
-    of_it_bearer(t.jwt, t.users[0], OF_ROLE_USER, t.user, sizeof(t.user));
+    of_it_bearer(t.app.jwt, t.users[0], OF_ROLE_USER, t.user, sizeof(t.user));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(of_it_stop(t.api, SIGTERM, 15), 0);
-    if (t.worker)
-        assert_int_equal(of_it_stop(t.worker, SIGTERM, 15), 0);
-    of_jwt_destroy(t.jwt);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -312,10 +266,11 @@ static void only_admins_get_in(void **state)
         expect_error(t.user, "GET", paths[i], 403, "forbidden");
         expect_error(t.service, "GET", paths[i], 403, "forbidden");
     }
-    expect_error(t.admin, "GET", "/v1/admin/no-such-thing", 404, "not_found");
-    expect_error(t.admin, "GET", "/v1/admin/orders/1/history", 404,
+    expect_error(t.app.admin, "GET", "/v1/admin/no-such-thing", 404,
                  "not_found");
-    expect_error(t.admin, "POST", "/v1/admin/orders", 405,
+    expect_error(t.app.admin, "GET", "/v1/admin/orders/1/history", 404,
+                 "not_found");
+    expect_error(t.app.admin, "POST", "/v1/admin/orders", 405,
                  "method_not_allowed");
 }
 
@@ -364,7 +319,7 @@ static void users_are_found_by_email_or_username_prefix(void **state)
     json_t *first = json_array_get(json_object_get(j, "users"), 0);
     snprintf(path, sizeof(path), "/v1/users/%lld",
              (long long)int_of(first, "user_id"));
-    json_t *one = call(t.admin, "GET", path, NULL, NULL, &status);
+    json_t *one = call(t.app.admin, "GET", path, NULL, NULL, &status);
     assert_int_equal(status, 200);
     if (!json_equal(first, one))
         fail_msg("list %s != GET %s", json_dumps(first, 0),
@@ -517,7 +472,7 @@ static void orders_filter_by_status_type_user_and_time(void **state)
         char path[64];
         snprintf(path, sizeof(path), "/v1/orders/%lld",
                  (long long)int_of(o, "order_id"));
-        json_t *one = call(t.admin, "GET", path, NULL, NULL, &status);
+        json_t *one = call(t.app.admin, "GET", path, NULL, NULL, &status);
         assert_int_equal(status, 200);
         if (!json_equal(o, one))
             fail_msg("list %s != GET %s", json_dumps(o, 0),
@@ -542,7 +497,7 @@ static void orders_filter_by_status_type_user_and_time(void **state)
         char path[64];
         snprintf(path, sizeof(path), "/v1/orders/%lld",
                  (long long)t.orders[k]);
-        json_t *one = call(t.admin, "GET", path, NULL, NULL, &status);
+        json_t *one = call(t.app.admin, "GET", path, NULL, NULL, &status);
         time_t at = time_of(str_of(one, "created_at"));
         json_decref(one);
         assert_true(at >= lo && at <= hi);
@@ -659,11 +614,11 @@ static void events_show_each_version_with_its_trace(void **state)
     assert_int_equal(int_of(json_array_get(events, 1), "version"), 2);
     json_decref(j);
 
-    expect_error(t.admin, "GET", "/v1/admin/orders/2147483647/events", 404,
+    expect_error(t.app.admin, "GET", "/v1/admin/orders/2147483647/events", 404,
                  "not_found");
-    expect_error(t.admin, "GET", "/v1/admin/users/2147483647/events", 404,
+    expect_error(t.app.admin, "GET", "/v1/admin/users/2147483647/events", 404,
                  "not_found");
-    expect_error(t.admin, "GET", "/v1/admin/orders/0/events", 404,
+    expect_error(t.app.admin, "GET", "/v1/admin/orders/0/events", 404,
                  "not_found");
 }
 
@@ -726,9 +681,9 @@ static void stats_follow_writes_lag_and_backlog(void **state)
     json_t *j;
     (void)state;
 
-    of_it_wait_caught_up(t.cfg, t.group,
+    of_it_wait_caught_up(t.app.cfg, t.app.group,
                          getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS"), 60);
-    of_it_wait_caught_up(t.cfg, t.group,
+    of_it_wait_caught_up(t.app.cfg, t.app.group,
                          getenv("ORDERFLOW_TOPICS_USER_COMMANDS"), 60);
     assert_int_equal(lag_total(&j), 0); /* the worker has everything */
     json_decref(j);
@@ -753,10 +708,11 @@ static void stats_follow_writes_lag_and_backlog(void **state)
 
     /* the worker stopped, 3 commands wait: a lag of exactly 3, and 3 more
      * accepted */
-    assert_int_equal(of_it_stop(t.worker, SIGTERM, 15), 0);
-    t.worker = 0;
+    assert_int_equal(of_it_stop(t.app.worker, SIGTERM, 15), 0);
+    t.app.worker = 0;
     for (int i = 0; i < 3; i++) {
-        json_decref(call(t.admin, "POST", "/v1/orders", body, NULL, &status));
+        json_decref(
+            call(t.app.admin, "POST", "/v1/orders", body, NULL, &status));
         assert_int_equal(status, 202);
     }
     usleep(100000);
@@ -764,8 +720,8 @@ static void stats_follow_writes_lag_and_backlog(void **state)
     assert_int_equal(int_of(j, "accepted_total"), accepted + 3);
     json_decref(j);
 
-    t.worker = start_worker();
-    of_it_wait_caught_up(t.cfg, t.group,
+    of_it_app_start_worker(&t.app, NULL);
+    of_it_wait_caught_up(t.app.cfg, t.app.group,
                          getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS"), 60);
     assert_int_equal(lag_total(&j), 0);
     json_decref(j);
@@ -811,7 +767,7 @@ static void bad_parameters_are_400_naming_them(void **state)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long status;
-        json_t *j = call(t.admin, "GET", cases[i][0], NULL, NULL, &status);
+        json_t *j = call(t.app.admin, "GET", cases[i][0], NULL, NULL, &status);
         json_t *err = json_object_get(j, "error");
         if (status != 400)
             fail_msg("GET %s: %ld %s", cases[i][0], status, json_dumps(j, 0));

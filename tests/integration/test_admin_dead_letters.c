@@ -50,15 +50,12 @@
 #define REDRIVE  "/v1/admin/dead-letters/redrive"
 
 static struct {
-    struct of_config *cfg;
+    struct of_it_app app;
     struct of_avro *avro;
-    struct of_jwt *jwt;
     struct of_db *db;
     rd_kafka_t *producer;
-    int port, api, worker;
-    char dir[256], bin[256];
-    const char *cmd_topic, *dl_topic, *group;
-    char admin[1024], user[1024], service[1024];
+    const char *cmd_topic, *dl_topic;
+    char user[1024], service[1024];
     long long base; /* order ids of this run */
     /* the delivery report of the last message produced */
     int32_t last_partition;
@@ -71,13 +68,6 @@ static struct {
     int32_t partition;
     int64_t offset;
 } poison[NPOISON];
-
-static void unique_env(const char *var, const char *prefix)
-{
-    char name[128];
-    of_it_unique(name, sizeof(name), prefix);
-    setenv(var, name, 1);
-}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o)
 {
@@ -93,10 +83,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o)
 static void print_logs(void)
 {
     fprintf(stderr, "----- %s/api.log and worker.log (last lines) -----\n",
-            t.dir);
+            t.app.dir);
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "tail -n 30 %s/api.log %s/worker.log >&2",
-             t.dir, t.dir);
+             t.app.dir, t.app.dir);
     if (system(cmd) != 0)
         fprintf(stderr, "(no logs)\n");
 }
@@ -104,59 +94,20 @@ static void print_logs(void)
 static int setup(void **state)
 {
     struct of_err err;
-    char port[16], exe[512], log[512];
     (void)state;
 
-    snprintf(t.bin, sizeof(t.bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(t.dir, sizeof(t.dir), "%s/admin-dlq-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    unique_env("ORDERFLOW_TOPICS_USER_COMMANDS", "adl.user-commands");
-    unique_env("ORDERFLOW_TOPICS_ORDER_COMMANDS", "adl.order-commands");
-    unique_env("ORDERFLOW_TOPICS_USER_EVENTS", "adl.user-events");
-    unique_env("ORDERFLOW_TOPICS_ORDER_EVENTS", "adl.order-events");
-    unique_env("ORDERFLOW_TOPICS_DEAD_LETTER", "adl.dead-letter");
-    unique_env("ORDERFLOW_WORKER_GROUP_ID", "adl-group");
     /* two partitions: the list merges them oldest first */
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
-    setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
+    of_it_app_start(&t.app, "admin-dlq", 2,
+                    OF_IT_APP_WORKER | OF_IT_APP_ALL_TOPICS);
     t.cmd_topic = getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS");
     t.dl_topic = getenv("ORDERFLOW_TOPICS_DEAD_LETTER");
-    t.group = getenv("ORDERFLOW_WORKER_GROUP_ID");
-    t.port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.port);
-    setenv("ORDERFLOW_API_PORT", port, 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null && "
-             "%s/orderflowctl --config /dev/null topics create >/dev/null",
-             t.bin, t.bin);
-
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", t.bin);
-    snprintf(log, sizeof(log), "%s/worker.log", t.dir);
-    char *wargv[] = {exe,        "--config",       "/dev/null", "--role",
-                     "commands", "--metrics-port", "0",         NULL};
-    t.worker = of_it_spawn(wargv, NULL, log);
-    snprintf(exe, sizeof(exe), "%s/orderflow-api", t.bin);
-    snprintf(log, sizeof(log), "%s/api.log", t.dir);
-    char *aargv[] = {exe, "--config", "/dev/null", NULL};
-    t.api = of_it_spawn(aargv, NULL, log);
-    of_it_wait_http(t.port, 20);
-
-    t.jwt = of_jwt_new(t.cfg, 1, &err);
-    assert_non_null(t.jwt);
-    of_it_bearer(t.jwt, 1, OF_ROLE_ADMIN, t.admin, sizeof(t.admin));
-    of_it_bearer(t.jwt, 2, OF_ROLE_USER, t.user, sizeof(t.user));
-    of_it_bearer(t.jwt, 3, OF_ROLE_SERVICE, t.service, sizeof(t.service));
+    of_it_bearer(t.app.jwt, 2, OF_ROLE_USER, t.user, sizeof(t.user));
+    of_it_bearer(t.app.jwt, 3, OF_ROLE_SERVICE, t.service, sizeof(t.service));
     t.avro = of_avro_new(&err);
     assert_non_null(t.avro);
-    t.db = of_db_open(t.cfg, &err);
+    t.db = of_db_open(t.app.cfg, &err);
     assert_non_null(t.db);
-    const char *extra[] = {"acks", "all", NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, extra, &err);
-    assert_non_null(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    t.producer = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    assert_non_null(t.producer);
+    t.producer = of_it_producer(t.app.cfg, NULL, on_delivery);
     t.base = 1500000000LL + (long long)(time(NULL) % 100000) * 1000 +
              (getpid() % 1000);
     return 0;
@@ -165,13 +116,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(of_it_stop(t.api, SIGTERM, 15), 0);
-    assert_int_equal(of_it_stop(t.worker, SIGTERM, 15), 0);
     rd_kafka_destroy(t.producer);
     of_db_close(t.db);
     of_avro_destroy(t.avro);
-    of_jwt_destroy(t.jwt);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -197,24 +145,12 @@ static void produce(const char *key, const void *value, size_t len,
 
 static void caught_up(void)
 {
-    of_it_wait_caught_up(t.cfg, t.group, t.cmd_topic, WAIT_S);
-}
-
-static int count_cb(void *arg, int n, char **v, const unsigned long *l)
-{
-    (void)n;
-    (void)l;
-    *(long *)arg = strtol(v[0], NULL, 10);
-    return 1;
+    of_it_wait_caught_up(t.app.cfg, t.app.group, t.cmd_topic, WAIT_S);
 }
 
 static long count(const char *sql, const struct of_db_param *p, int np)
 {
-    struct of_err err;
-    long n = -1;
-    if (of_db_query(t.db, sql, p, np, count_cb, &n, &err) != OF_OK)
-        fail_msg("%s: %s", sql, err.msg);
-    return n;
+    return (long)of_it_count(t.db, sql, p, np);
 }
 
 static long commands_rows(const char *cid)
@@ -239,7 +175,7 @@ static json_t *request(const char *auth, const char *method, const char *path,
 {
     const char *h[] = {auth, "Content-Type: application/json", NULL};
     struct of_it_resp r;
-    of_it_http(t.port, method, path, auth ? h : h + 1, body, &r);
+    of_it_http(t.app.port, method, path, auth ? h : h + 1, body, &r);
     *status = r.status;
     json_t *j = json_loads(r.body, 0, NULL);
     if (!j) {
@@ -279,7 +215,8 @@ static json_t *wait_letters(size_t n)
     long status;
 
     for (;;) {
-        json_t *j = request(t.admin, "GET", PATH "?limit=500", NULL, &status);
+        json_t *j =
+            request(t.app.admin, "GET", PATH "?limit=500", NULL, &status);
         if (status != 200) {
             print_logs();
             fail_msg("GET %s: %ld", PATH, status);
@@ -344,7 +281,7 @@ static json_int_t redrive_letter(const json_t *letter)
     snprintf(body, sizeof(body), "{\"partition\":%lld,\"offset\":%lld}",
              (long long)json_integer_value(json_object_get(letter, "partition")),
              (long long)json_integer_value(json_object_get(letter, "offset")));
-    json_t *j = request(t.admin, "POST", REDRIVE, body, &status);
+    json_t *j = request(t.app.admin, "POST", REDRIVE, body, &status);
     if (status != 200) {
         print_logs();
         fail_msg("redrive %s: %ld", body, status);
@@ -476,13 +413,13 @@ static void poison_messages_are_listed_oldest_first(void **state)
     json_decref(list);
 
     /* limit: the oldest one alone */
-    json_t *j = request(t.admin, "GET", PATH "?limit=1", NULL, &status);
+    json_t *j = request(t.app.admin, "GET", PATH "?limit=1", NULL, &status);
     assert_int_equal(status, 200);
     list = json_object_get(j, "dead_letters");
     assert_int_equal(json_array_size(list), 1);
     assert_true(key_is(json_array_get(list, 0), poison[0].key));
     json_decref(j);
-    j = request(t.admin, "GET", PATH "?limit=2", NULL, &status);
+    j = request(t.app.admin, "GET", PATH "?limit=2", NULL, &status);
     assert_int_equal(status, 200);
     list = json_object_get(j, "dead_letters");
     assert_int_equal(json_array_size(list), 2);
@@ -490,18 +427,18 @@ static void poison_messages_are_listed_oldest_first(void **state)
     assert_true(key_is(json_array_get(list, 1), poison[1].key));
     json_decref(j);
     /* the default limit (50) holds them all */
-    j = request(t.admin, "GET", PATH, NULL, &status);
+    j = request(t.app.admin, "GET", PATH, NULL, &status);
     assert_int_equal(status, 200);
     assert_int_equal(json_array_size(json_object_get(j, "dead_letters")),
                      NPOISON);
     json_decref(j);
-    expect_error(t.admin, "GET", PATH "?limit=0", NULL, 400,
+    expect_error(t.app.admin, "GET", PATH "?limit=0", NULL, 400,
                  "validation_failed");
-    expect_error(t.admin, "GET", PATH "?limit=501", NULL, 400,
+    expect_error(t.app.admin, "GET", PATH "?limit=501", NULL, 400,
                  "validation_failed");
-    expect_error(t.admin, "GET", PATH "?limit=ten", NULL, 400,
+    expect_error(t.app.admin, "GET", PATH "?limit=ten", NULL, 400,
                  "validation_failed");
-    expect_error(t.admin, "GET", PATH "?offset=3", NULL, 400,
+    expect_error(t.app.admin, "GET", PATH "?offset=3", NULL, 400,
                  "validation_failed");
 }
 
@@ -541,7 +478,7 @@ static void redrive_one_sends_it_back_to_its_topic(void **state)
                                       .idle_ms = 10000,
                                       .client = "adl-reader"};
         struct of_err err;
-        if (of_dlq_scan(t.cfg, &r, &o, find_cb, &f, NULL, &err) != OF_OK)
+        if (of_dlq_scan(t.app.cfg, &r, &o, find_cb, &f, NULL, &err) != OF_OK)
             fail_msg("reading %s back: %s", t.cmd_topic, err.msg);
     }
     assert_int_equal(f.n, 1);
@@ -562,29 +499,6 @@ static void redrive_one_sends_it_back_to_its_topic(void **state)
     json_decref(list);
 }
 
-/* A valid PayOrder of an order that does not exist (applying it is a
- * rejection, order_not_found, with its commands row). */
-static void *pay_order(long long order_id, char cid[OF_UUID_STR], size_t *len)
-{
-    struct of_order_cmd *cmd = calloc(1, sizeof(*cmd));
-    struct of_err err;
-    void *out = NULL;
-
-    assert_non_null(cmd);
-    of_uuid_v4(cmd->command_id);
-    memcpy(cid, cmd->command_id, OF_UUID_STR);
-    cmd->issued_at = (int64_t)time(NULL) * 1000000;
-    snprintf(cmd->actor.id, sizeof(cmd->actor.id), "apikey:it");
-    cmd->actor.role = OF_ROLE_ADMIN;
-    snprintf(cmd->trace_id, sizeof(cmd->trace_id), "adl-trace");
-    cmd->type = OF_PAY_ORDER;
-    cmd->order_id = order_id;
-    assert_int_equal(of_avro_encode_order_cmd(t.avro, cmd, &out, len, &err),
-                     OF_OK);
-    free(cmd);
-    return out;
-}
-
 static char parked_key[64];
 
 static void redrive_unparks_a_held_back_command(void **state)
@@ -598,7 +512,9 @@ static void redrive_unparks_a_held_back_command(void **state)
 
     snprintf(parked_key, sizeof(parked_key), "%lld", t.base + 1);
     produce(parked_key, future, sizeof(future), "PayOrder");
-    void *v = pay_order(t.base + 1, cid, &len);
+    /* a valid PayOrder of an order that does not exist: applied, it is a
+     * rejection (order_not_found) with its commands row */
+    void *v = of_it_pay_order(t.avro, t.base + 1, "adl-trace", cid, &len);
     produce(parked_key, v, len, "PayOrder");
     free(v);
     caught_up();
@@ -648,7 +564,8 @@ static void redrive_all_sends_every_one_back(void **state)
     assert_int_equal(n, NPOISON + 3);
     json_decref(before);
 
-    json_t *j = request(t.admin, "POST", REDRIVE, "{\"all\":true}", &status);
+    json_t *j =
+        request(t.app.admin, "POST", REDRIVE, "{\"all\":true}", &status);
     if (status != 200)
         fail_msg("redrive all: %ld", status);
     assert_int_equal(json_integer_value(json_object_get(j, "redriven")), n);
@@ -686,34 +603,34 @@ static void bad_requests_are_refused(void **state)
     (void)state;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_error(t.admin, "POST", REDRIVE, bad[i], 400,
+        expect_error(t.app.admin, "POST", REDRIVE, bad[i], 400,
                      "validation_failed");
-    expect_error(t.admin, "POST", REDRIVE, "", 400, "validation_failed");
-    expect_error(t.admin, "POST", REDRIVE, "{\"all\":tru", 400,
+    expect_error(t.app.admin, "POST", REDRIVE, "", 400, "validation_failed");
+    expect_error(t.app.admin, "POST", REDRIVE, "{\"all\":tru", 400,
                  "invalid_json");
-    expect_error(t.admin, "POST", REDRIVE "?all=true", "{\"all\":true}", 400,
-                 "validation_failed");
+    expect_error(t.app.admin, "POST", REDRIVE "?all=true", "{\"all\":true}",
+                 400, "validation_failed");
     /* no dead letter there */
-    expect_error(t.admin, "POST", REDRIVE,
+    expect_error(t.app.admin, "POST", REDRIVE,
                  "{\"partition\":0,\"offset\":999999}", 404, "not_found");
-    expect_error(t.admin, "POST", REDRIVE,
+    expect_error(t.app.admin, "POST", REDRIVE,
                  "{\"partition\":7,\"offset\":0}", 404, "not_found");
-    expect_error(t.admin, "GET", PATH "/nothing", NULL, 404, "not_found");
+    expect_error(t.app.admin, "GET", PATH "/nothing", NULL, 404, "not_found");
     /* JSON only */
-    const char *text[] = {t.admin, "Content-Type: text/plain", NULL};
-    of_it_http(t.port, "POST", REDRIVE, text, "{\"all\":true}", &r);
+    const char *text[] = {t.app.admin, "Content-Type: text/plain", NULL};
+    of_it_http(t.app.port, "POST", REDRIVE, text, "{\"all\":true}", &r);
     assert_int_equal(r.status, 415);
     of_it_resp_free(&r);
     /* one method each */
-    const char *h[] = {t.admin, "Content-Type: application/json", NULL};
-    of_it_http(t.port, "POST", PATH, h, "{}", &r);
+    const char *h[] = {t.app.admin, "Content-Type: application/json", NULL};
+    of_it_http(t.app.port, "POST", PATH, h, "{}", &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "GET");
     of_it_resp_free(&r);
-    of_it_http(t.port, "DELETE", PATH, h, NULL, &r);
+    of_it_http(t.app.port, "DELETE", PATH, h, NULL, &r);
     assert_int_equal(r.status, 405);
     of_it_resp_free(&r);
-    of_it_http(t.port, "GET", REDRIVE, h, NULL, &r);
+    of_it_http(t.app.port, "GET", REDRIVE, h, NULL, &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
     of_it_resp_free(&r);

@@ -34,27 +34,24 @@
 #include "of_kafka.h"
 
 static struct {
-    struct of_config *cfg;
-    struct of_jwt *jwt;
-    int port, api;
-    char dir[256];
-    char admin[1024], user[1024], other[1024];
+    struct of_it_app app;
+    char user[1024], other[1024];
     int accepted; /* 202s answered: what may have been published */
 } t;
 
 static void token(char *out, size_t cap, int64_t sub, enum of_role role)
 {
-    of_it_bearer(t.jwt, sub, role, out, cap);
+    of_it_bearer(t.app.jwt, sub, role, out, cap);
 }
 
 static int64_t published(void)
 {
     struct of_err err;
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, NULL, &err);
+    rd_kafka_conf_t *conf = of_kafka_conf_new(t.app.cfg, NULL, &err);
     rd_kafka_t *rk = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
     int64_t sum = 0;
-    const char *topics[] = {t.cfg->topics.user_commands,
-                            t.cfg->topics.order_commands};
+    const char *topics[] = {t.app.cfg->topics.user_commands,
+                            t.app.cfg->topics.order_commands};
 
     for (int i = 0; i < 2; i++) {
         for (int p = 0; p < 2; p++) {
@@ -71,33 +68,8 @@ static int64_t published(void)
 
 static int setup(void **state)
 {
-    struct of_err err;
-    char name[128], port[16], exe[512], log[512];
     (void)state;
-
-    snprintf(t.dir, sizeof(t.dir), "%s/bad-inputs-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    of_it_unique(name, sizeof(name), "bad.user-commands");
-    setenv("ORDERFLOW_TOPICS_USER_COMMANDS", name, 1);
-    of_it_unique(name, sizeof(name), "bad.order-commands");
-    setenv("ORDERFLOW_TOPICS_ORDER_COMMANDS", name, 1);
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null && "
-             "%s/orderflowctl --config /dev/null topics create >/dev/null",
-             of_it_env("ORDERFLOW_BIN_DIR"), of_it_env("ORDERFLOW_BIN_DIR"));
-    t.port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.port);
-    setenv("ORDERFLOW_API_PORT", port, 1);
-    snprintf(exe, sizeof(exe), "%s/orderflow-api",
-             of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(log, sizeof(log), "%s/api.log", t.dir);
-    char *argv[] = {exe, "--config", "/dev/null", NULL};
-    t.api = of_it_spawn(argv, NULL, log);
-    of_it_wait_http(t.port, 20);
-    t.jwt = of_jwt_new(t.cfg, 1, &err);
-    token(t.admin, sizeof(t.admin), 1, OF_ROLE_ADMIN);
+    of_it_app_start(&t.app, "bad-inputs", 2, OF_IT_APP_RATE_LIMIT);
     token(t.user, sizeof(t.user), 7, OF_ROLE_USER);
     token(t.other, sizeof(t.other), 8, OF_ROLE_USER);
     return 0;
@@ -106,9 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(of_it_stop(t.api, SIGTERM, 15), 0);
-    of_jwt_destroy(t.jwt);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -161,7 +131,7 @@ static void expect(const char *auth, const char *method, const char *path,
     snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "");
     const char *h[] = {auth ? auth : "X-Nothing: 1",
                        ctype ? ct : "X-Nothing: 2", NULL};
-    of_it_http(t.port, method, path, h, body, &r);
+    of_it_http(t.app.port, method, path, h, body, &r);
     check_reply(&r, status, code, what);
     if (status == 202)
         t.accepted++;
@@ -179,7 +149,7 @@ static int raw(const char *req, size_t len, char *resp, size_t cap)
     size_t got = 0;
 
     a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)t.port);
+    a.sin_port = htons((uint16_t)t.app.port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -223,7 +193,7 @@ static void body_limits(void **state)
 
     memset(big, ' ', 65537);
     big[65537] = '\0';
-    expect(t.admin, "POST", "/v1/orders", JSON, big, 413, "body_too_large",
+    expect(t.app.admin, "POST", "/v1/orders", JSON, big, 413, "body_too_large",
            "1: 64 KiB + 1 with Content-Length");
     free(big);
 
@@ -235,7 +205,7 @@ static void body_limits(void **state)
                           "POST /v1/orders HTTP/1.1\r\nHost: x\r\n%s\r\n"
                           "Content-Type: application/json\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n",
-                          t.admin);
+                          t.app.admin);
     for (int i = 0; i < 20; i++)
         n += (size_t)snprintf(req + n, cap - n, "1000\r\n%4096s\r\n", " ");
     n += (size_t)snprintf(req + n, cap - n, "0\r\n\r\n");
@@ -265,14 +235,14 @@ static void malformed_http(void **state)
     int n = snprintf(req, sizeof(req),
                      "POST /v1/orders HTTP/1.1\r\nHost: x\r\n%s\r\n"
                      "Content-Length: 18446744073709551615\r\n\r\n{}",
-                     t.admin);
+                     t.app.admin);
     raw_expect(req, (size_t)n, 413, "body_too_large",
                "3: Content-Length 2^64-1");
     /* 4: gzip transfer coding: 400 before the body */
     n = snprintf(req, sizeof(req),
                  "POST /v1/orders HTTP/1.1\r\nHost: x\r\n%s\r\n"
                  "Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
-                 t.admin);
+                 t.app.admin);
     raw_expect(req, (size_t)n, 400, "bad_request", "4: gzip");
     /* 5: a 10 KiB path, a 10 KiB query and a 20 KiB header block are
      * ours (JSON 414, 414, 431); a 40 KiB header block or URI does not
@@ -364,8 +334,8 @@ static void json_shapes(void **state)
                  "{\"email\":\"u%d@example.com\",\"username\":%s}", i,
                  names[i]);
         struct of_it_resp r;
-        const char *h[] = {t.admin, "Content-Type: application/json", NULL};
-        of_it_http(t.port, "POST", "/v1/users", h, body, &r);
+        const char *h[] = {t.app.admin, "Content-Type: application/json", NULL};
+        of_it_http(t.app.port, "POST", "/v1/users", h, body, &r);
         assert_int_equal(r.status, 400); /* 12 */
         of_it_resp_free(&r);
     }
@@ -418,7 +388,7 @@ static void order_fields(void **state)
                  "\"user_id\":%s}",
                  uids[i]);
         /* 20 digits overflow jansson's integers: invalid_json then */
-        expect(t.admin, "POST", "/v1/orders", JSON, body, 400,
+        expect(t.app.admin, "POST", "/v1/orders", JSON, body, 400,
                i == 3 ? NULL : "validation_failed", "17: user_id");
     }
 }
@@ -434,7 +404,7 @@ static void user_fields(void **state)
         snprintf(body, sizeof(body),
                  "{\"email\":\"bad%d-%d@example.com\",\"username\":\"%s\"}", i,
                  (int)getpid(), names[i]);
-        expect(t.admin, "POST", "/v1/users", JSON, body, 202, NULL,
+        expect(t.app.admin, "POST", "/v1/users", JSON, body, 202, NULL,
                "18/19: odd username");
     }
     const char *urls[] = {"javascript:alert(1)", "file:///etc/passwd",
@@ -444,7 +414,7 @@ static void user_fields(void **state)
                  "{\"email\":\"a@example.com\",\"username\":\"a\","
                  "\"avatar_url\":\"%s\"}",
                  urls[i]);
-        expect(t.admin, "POST", "/v1/users", JSON, body, 400,
+        expect(t.app.admin, "POST", "/v1/users", JSON, body, 400,
                "validation_failed", "20: avatar_url scheme");
     }
     char longurl[3200];
@@ -455,9 +425,9 @@ static void user_fields(void **state)
              "{\"email\":\"a@example.com\",\"username\":\"a\","
              "\"avatar_url\":\"%s\"}",
              longurl);
-    expect(t.admin, "POST", "/v1/users", JSON, body, 400, "validation_failed",
-           "20: 3 KiB avatar_url");
-    expect(t.admin, "POST", "/v1/users", JSON,
+    expect(t.app.admin, "POST", "/v1/users", JSON, body, 400,
+           "validation_failed", "20: 3 KiB avatar_url");
+    expect(t.app.admin, "POST", "/v1/users", JSON,
            "{\"email\":\"not-an-email\",\"username\":\"a\"}", 400,
            "validation_failed", "email");
 }
@@ -580,7 +550,7 @@ static void accepted_on(int port, const char *auth, const char *what)
 
 static void refused(const char *auth, const char *what)
 {
-    refused_on(t.port, auth, what);
+    refused_on(t.app.port, auth, what);
 }
 
 static void jwt_algorithms_and_signatures(void **state)
@@ -588,7 +558,8 @@ static void jwt_algorithms_and_signatures(void **state)
     char tok[8192];
     (void)state;
 
-    accepted_on(t.port, forge(HS256_JWT, USER7, EVP_sha256(), OF_IT_JWT_KEY),
+    accepted_on(t.app.port,
+                forge(HS256_JWT, USER7, EVP_sha256(), OF_IT_JWT_KEY),
                 "control: a forged valid token");
     /* 23: alg none, however spelt, with or without a signature */
     refused(forge("{\"alg\":\"none\"}", USER7, NULL, NULL), "23: alg none");
@@ -694,7 +665,7 @@ static void jwt_headers_and_transport(void **state)
 
     /* 30: with one configured key, kid, jku and x5u choose nothing: the
      * signature decides */
-    accepted_on(t.port,
+    accepted_on(t.app.port,
                 forge("{\"alg\":\"HS256\",\"kid\":\"../../dev/null\","
                       "\"jku\":\"http://127.0.0.1:1/jwks\","
                       "\"x5u\":\"http://127.0.0.1:1/x5u\"}",
@@ -722,19 +693,19 @@ static void jwt_headers_and_transport(void **state)
     refused(two_spaces, "34: two spaces");
     const char *twice[] = {t.user, t.other, "Content-Type: application/json",
                            NULL};
-    of_it_http(t.port, "POST", "/v1/orders", twice, ORDER, &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", twice, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: two Authorization headers");
     free(r.body);
     const char *same_twice[] = {t.user, t.user,
                                 "Content-Type: application/json", NULL};
-    of_it_http(t.port, "POST", "/v1/orders", same_twice, ORDER, &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", same_twice, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: the same header twice");
     free(r.body);
     const char *both[] = {t.user,
                           "X-API-Key: of_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
                           "AAAAAAA",
                           "Content-Type: application/json", NULL};
-    of_it_http(t.port, "POST", "/v1/orders", both, ORDER, &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", both, ORDER, &r);
     check_reply(&r, 401, "unauthenticated", "34: token and API key");
     free(r.body);
 }
@@ -755,7 +726,7 @@ static int spawn_api(const char *name, char *const *env, int *port)
     all[n] = NULL;
     snprintf(exe, sizeof(exe), "%s/orderflow-api",
              of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(log, sizeof(log), "%s/api-%s.log", t.dir, name);
+    snprintf(log, sizeof(log), "%s/api-%s.log", t.app.dir, name);
     char *argv[] = {exe, "--config", "/dev/null", NULL};
     int pid = of_it_spawn(argv, all, log);
     return pid;
@@ -840,8 +811,8 @@ static void jwt_rs256_key_confusion(void **state)
     struct of_err err;
     (void)state;
 
-    snprintf(priv, sizeof(priv), "%s/rs256.pem", t.dir);
-    snprintf(pub, sizeof(pub), "%s/rs256.pub", t.dir);
+    snprintf(priv, sizeof(priv), "%s/rs256.pem", t.app.dir);
+    snprintf(pub, sizeof(pub), "%s/rs256.pub", t.app.dir);
     of_it_sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 "
              "-out %s 2>/dev/null && openssl pkey -in %s -pubout -out %s",
              priv, priv, pub);
@@ -904,7 +875,7 @@ static void jwt_bad_keys_refuse_to_start(void **state)
         int rc = of_it_stop(pid, 0, 10); /* signal 0: wait for it to end */
         if (rc <= 0)
             fail_msg("%s: exit status %d, want a failure", bad[i].env, rc);
-        snprintf(log, sizeof(log), "%s/api-%s.log", t.dir, name);
+        snprintf(log, sizeof(log), "%s/api-%s.log", t.app.dir, name);
         snprintf(cmd, sizeof(cmd), "grep -q '%s' %s", bad[i].says, log);
         if (system(cmd) != 0)
             fail_msg("%s: the log does not say \"%s\"", bad[i].env,
@@ -920,7 +891,7 @@ post_order(const char *auth, const char *key, const char *body, struct of_it_res
 {
     const char *h[] = {auth, "Content-Type: application/json",
                        key ? key : "X-Nothing: 1", NULL};
-    of_it_http(t.port, "POST", "/v1/orders", h, body, r);
+    of_it_http(t.app.port, "POST", "/v1/orders", h, body, r);
 }
 
 static const char *command_id(const struct of_it_resp *r, char *out, size_t cap)
@@ -958,7 +929,7 @@ static void idempotency_keys(void **state)
     const char *twice[] = {t.user, "Content-Type: application/json",
                            "Idempotency-Key: one", "Idempotency-Key: two",
                            NULL};
-    of_it_http(t.port, "POST", "/v1/orders", twice, ORDER, &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", twice, ORDER, &r);
     check_reply(&r, 400, "validation_failed", "38: given twice");
     free(r.body);
     /* 255 characters is fine (the control) */
@@ -1007,7 +978,7 @@ static void rate_limit_per_principal(void **state)
 
     snprintf(exe, sizeof(exe), "%s/orderflow-api",
              of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(log, sizeof(log), "%s/api-limited.log", t.dir);
+    snprintf(log, sizeof(log), "%s/api-limited.log", t.app.dir);
     snprintf(port, sizeof(port), "ORDERFLOW_API_PORT=%d", p);
     char *argv[] = {exe, "--config", "/dev/null", NULL};
     char *env[] = {port, "ORDERFLOW_API_RATE_LIMIT_PER_S=5", NULL};
@@ -1035,7 +1006,7 @@ static void rate_limit_per_principal(void **state)
      * 202s are counted for nothing_published_but_the_accepted) */
     char service[1024];
     int refunds_limited = 0;
-    of_it_bearer(t.jwt, 3, OF_ROLE_SERVICE, service, sizeof(service));
+    of_it_bearer(t.app.jwt, 3, OF_ROLE_SERVICE, service, sizeof(service));
     const char *h3[] = {service, NULL};
     for (int i = 0; i < 30; i++) {
         struct of_it_resp rr;

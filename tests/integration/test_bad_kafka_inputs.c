@@ -50,15 +50,13 @@
 #define WAIT_S 30
 
 static struct {
-    struct of_config *cfg;
+    struct of_it_app app;
     struct of_avro *avro;
     rd_kafka_t *producer;
     struct of_db *db;
     struct of_redis *redis;
     char log[600];
-    int worker_pid;
-    int metrics_port;
-    const char *user_topic, *order_topic, *dl_topic, *group;
+    const char *user_topic, *order_topic, *dl_topic;
     int32_t last_partition; /* of the last produced message */
     int64_t last_offset;
 } t;
@@ -67,12 +65,7 @@ static struct {
 
 static void print_worker_log(void)
 {
-    char cmd[700];
-
-    snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", t.log);
-    fprintf(stderr, "----- last lines of %s -----\n", t.log);
-    if (system(cmd) != 0)
-        fprintf(stderr, "(no log)\n");
+    of_it_log_tail(t.log, 40);
 }
 
 static void fail_with_log(const char *what)
@@ -232,33 +225,12 @@ static void send_user_keyed(const struct of_user_cmd *cmd, const char *key)
 
 /* ---- reading MySQL, Redis, /metrics ---- */
 
-struct row {
-    int n;
-    char v[4][512];
-};
-
-static int row_cb(void *arg, int ncols, char **vals, const unsigned long *l)
+static struct of_it_row sql(const char *q, const char *param)
 {
-    struct row *r = arg;
-    (void)l;
-    for (int i = 0; i < ncols && i < 4 && r->n == 0; i++)
-        snprintf(r->v[i], sizeof(r->v[i]), "%s", vals[i] ? vals[i] : "NULL");
-    r->n++;
-    return 0;
+    return of_it_query(t.db, q, (struct of_db_param[]){OF_DB_S(param)}, 1);
 }
 
-static struct row sql(const char *q, const char *param)
-{
-    struct row r = {0};
-    struct of_err err;
-
-    if (of_db_query(t.db, q, (struct of_db_param[]){OF_DB_S(param)}, 1, row_cb,
-                    &r, &err) != OF_OK)
-        fail_msg("%s: %s", q, err.msg);
-    return r;
-}
-
-static struct row command_row(const char *id)
+static struct of_it_row command_row(const char *id)
 {
     return sql("SELECT status, COALESCE(error_code, ''), "
                "COALESCE(resource_id, 0), kafka_offset "
@@ -266,12 +238,12 @@ static struct row command_row(const char *id)
                id);
 }
 
-static struct row wait_command(const char *id, const char *what)
+static struct of_it_row wait_command(const char *id, const char *what)
 {
     long long until = of_it_now_us() + WAIT_S * 1000000LL;
 
     while (of_it_now_us() < until) {
-        struct row r = command_row(id);
+        struct of_it_row r = command_row(id);
         if (r.n > 0)
             return r;
         usleep(50000);
@@ -279,7 +251,7 @@ static struct row wait_command(const char *id, const char *what)
     print_worker_log();
     fail_msg("the worker did not apply %s (command %s) in %d s", what, id,
              WAIT_S);
-    return (struct row){0};
+    return (struct of_it_row){0};
 }
 
 static void no_command(const char *id, const char *what)
@@ -288,21 +260,9 @@ static void no_command(const char *id, const char *what)
         fail_msg("%s (command %s) was applied", what, id);
 }
 
-/* The value of the /metrics line starting with \p series, or -1. */
 static double metric(const char *series)
 {
-    struct of_it_resp resp;
-    double v = -1;
-
-    of_it_http(t.metrics_port, "GET", "/metrics", NULL, NULL, &resp);
-    assert_int_equal(resp.status, 200);
-    for (char *p = resp.body; p && *p;
-         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, series, strlen(series)) == 0 && p[strlen(series)] == ' ')
-            v = strtod(p + strlen(series) + 1, NULL);
-    }
-    of_it_resp_free(&resp);
-    return v;
+    return of_it_metric(t.app.metrics_port, series);
 }
 
 static double outcomes(const char *topic, const char *outcome)
@@ -336,74 +296,61 @@ struct dl {
     char parked_behind[48];
 };
 
+struct dl_want {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    struct dl *out;
+};
+
+/* Copies the dead letter of w->topic [w->partition] @ w->offset. */
+static int dl_match(void *arg, const rd_kafka_message_t *m)
+{
+    struct dl_want *w = arg;
+    struct dl *out = w->out;
+    rd_kafka_headers_t *h = NULL;
+    struct of_dead_letter d;
+    const void *val;
+    size_t len;
+
+    if (rd_kafka_message_headers(m, &h) != 0)
+        return 0;
+    of_headers_dead_letter(h, &d);
+    if (strcmp(d.original_topic, w->topic) != 0 || !d.has_partition ||
+        d.original_partition != w->partition || !d.has_offset ||
+        d.original_offset != w->offset)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->error, sizeof(out->error), "%s", d.error);
+    out->key_null = m->key == NULL;
+    out->key_len = m->key_len < sizeof(out->key) - 1 ? m->key_len
+                                                     : sizeof(out->key) - 1;
+    if (m->key)
+        memcpy(out->key, m->key, out->key_len);
+    out->value_null = m->payload == NULL;
+    out->len = m->len;
+    if (m->payload)
+        memcpy(out->value, m->payload,
+               m->len < sizeof(out->value) ? m->len : sizeof(out->value));
+    out->has_ct =
+        of_headers_get(h, "content-type", out->ct, sizeof(out->ct));
+    out->has_trace =
+        of_headers_get(h, "trace-id", out->trace, sizeof(out->trace));
+    if (rd_kafka_header_get_last(h, "trace-id", &val, &len) == 0)
+        out->trace_len = len;
+    of_headers_get(h, "parked-behind", out->parked_behind,
+                   sizeof(out->parked_behind));
+    return 1;
+}
+
 /* Reads the dead-letter topic from the start until the dead letter of the
  * message at \p partition : \p offset of \p topic; fails after WAIT_S. */
 static void dl_find(const char *topic, int32_t partition, int64_t offset,
                     struct dl *out)
 {
-    char group[128];
-    struct of_err err;
-    int found = 0;
+    struct dl_want w = {topic, partition, offset, out};
 
-    of_it_unique(group, sizeof(group), "bki-dl-reader");
-    rd_kafka_conf_t *conf = of_kafka_conf_new(
-        t.cfg, (const char *[]){"group.id", group, NULL}, &err);
-    rd_kafka_t *rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, &err);
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *parts =
-        rd_kafka_topic_partition_list_new(2);
-    for (int p = 0; p < 2; p++)
-        rd_kafka_topic_partition_list_add(parts, t.dl_topic, p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    long long until = of_it_now_us() + WAIT_S * 1000000LL;
-    while (!found && of_it_now_us() < until) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        rd_kafka_headers_t *h = NULL;
-        struct of_dead_letter d;
-
-        if (!m)
-            continue;
-        if (!m->err && rd_kafka_message_headers(m, &h) == 0) {
-            of_headers_dead_letter(h, &d);
-            found = strcmp(d.original_topic, topic) == 0 && d.has_partition &&
-                    d.original_partition == partition && d.has_offset &&
-                    d.original_offset == offset;
-        }
-        if (found) {
-            const void *val;
-            size_t len;
-
-            memset(out, 0, sizeof(*out));
-            snprintf(out->error, sizeof(out->error), "%s", d.error);
-            out->key_null = m->key == NULL;
-            out->key_len = m->key_len < sizeof(out->key) - 1
-                               ? m->key_len
-                               : sizeof(out->key) - 1;
-            if (m->key)
-                memcpy(out->key, m->key, out->key_len);
-            out->value_null = m->payload == NULL;
-            out->len = m->len;
-            if (m->payload)
-                memcpy(out->value, m->payload,
-                       m->len < sizeof(out->value) ? m->len
-                                                   : sizeof(out->value));
-            out->has_ct = of_headers_get(h, "content-type", out->ct,
-                                         sizeof(out->ct));
-            out->has_trace = of_headers_get(h, "trace-id", out->trace,
-                                            sizeof(out->trace));
-            if (rd_kafka_header_get_last(h, "trace-id", &val, &len) == 0)
-                out->trace_len = len;
-            of_headers_get(h, "parked-behind", out->parked_behind,
-                           sizeof(out->parked_behind));
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (!found) {
+    if (!of_it_kafka_find(t.app.cfg, t.dl_topic, WAIT_S, dl_match, &w)) {
         print_worker_log();
         fail_msg("no dead letter of %s [%d] @ %lld in %d s", topic,
                  (int)partition, (long long)offset, WAIT_S);
@@ -435,7 +382,7 @@ static int64_t register_user(void)
     snprintf(cmd->username, sizeof(cmd->username), "bki");
     snprintf(id, sizeof(id), "%s", cmd->command_id);
     send_user_keyed(cmd, NULL);
-    struct row r = wait_command(id, "RegisterUser");
+    struct of_it_row r = wait_command(id, "RegisterUser");
     assert_string_equal(r.v[0], "applied");
     return strtoll(r.v[2], NULL, 10);
 }
@@ -449,14 +396,14 @@ static int64_t create_order(int64_t uid)
     cmd->total_amount = 1234;
     snprintf(id, sizeof(id), "%s", cmd->command_id);
     send_order_keyed(cmd, NULL);
-    struct row r = wait_command(id, "CreateOrder");
+    struct of_it_row r = wait_command(id, "CreateOrder");
     assert_string_equal(r.v[0], "applied");
     return strtoll(r.v[2], NULL, 10);
 }
 
 static const char *order_status(int64_t oid)
 {
-    static struct row r;
+    static struct of_it_row r;
     char sid[24];
 
     snprintf(sid, sizeof(sid), "%lld", (long long)oid);
@@ -469,51 +416,25 @@ static const char *order_status(int64_t oid)
 
 static int setup(void **state)
 {
-    const char *vars[] = {
-        "ORDERFLOW_TOPICS_USER_COMMANDS", "ORDERFLOW_TOPICS_ORDER_COMMANDS",
-        "ORDERFLOW_TOPICS_USER_EVENTS",   "ORDERFLOW_TOPICS_ORDER_EVENTS",
-        "ORDERFLOW_TOPICS_DEAD_LETTER",   "ORDERFLOW_WORKER_GROUP_ID"};
-    const char *bindir = of_it_env("ORDERFLOW_BIN_DIR");
     struct of_err err;
-    char name[160], dir[512], bin[512], port[16];
     (void)state;
 
     memset(&t, 0, sizeof(t));
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        of_it_unique(name, sizeof(name), "it.bad-kafka");
-        setenv(vars[i], name, 1);
-    }
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
+    of_it_app_start(&t.app, "bad-kafka", 2,
+                    OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_METRICS);
     t.user_topic = getenv("ORDERFLOW_TOPICS_USER_COMMANDS");
     t.order_topic = getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS");
     t.dl_topic = getenv("ORDERFLOW_TOPICS_DEAD_LETTER");
-    t.group = getenv("ORDERFLOW_WORKER_GROUP_ID");
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", bindir);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             bindir);
-    snprintf(dir, sizeof(dir), "%s/bad-kafka-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", dir);
-    snprintf(t.log, sizeof(t.log), "%s/worker.log", dir);
+    snprintf(t.log, sizeof(t.log), "%s/worker.log", t.app.dir);
     t.avro = of_avro_new(&err);
-    t.db = of_db_open(t.cfg, &err);
-    t.redis = of_redis_new(t.cfg, &err);
+    t.db = of_db_open(t.app.cfg, &err);
+    t.redis = of_redis_new(t.app.cfg, &err);
     assert_non_null(t.avro);
     assert_non_null(t.db);
     assert_non_null(t.redis);
-    rd_kafka_conf_t *conf =
-        of_kafka_conf_new(t.cfg, (const char *[]){"acks", "all", NULL}, &err);
-    assert_non_null(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    t.producer = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    assert_non_null(t.producer);
-    t.metrics_port = of_it_free_port();
-    snprintf(bin, sizeof(bin), "%s/orderflow-worker", bindir);
-    snprintf(port, sizeof(port), "%d", t.metrics_port);
-    char *argv[] = {bin,        "--config",       "/dev/null", "--role",
-                    "commands", "--metrics-port", port,        NULL};
-    t.worker_pid = of_it_spawn(argv, NULL, t.log);
+    t.producer = of_it_producer(t.app.cfg, NULL, on_delivery);
+    of_it_app_start_worker(&t.app, NULL);
     return 0;
 }
 
@@ -525,9 +446,10 @@ static int teardown(void **state)
     of_redis_destroy(t.redis);
     of_db_close(t.db);
     of_avro_destroy(t.avro);
-    of_config_destroy(t.cfg);
-    if (t.worker_pid > 0)
-        of_it_stop(t.worker_pid, SIGKILL, 5); /* only if a test failed */
+    if (t.app.worker > 0) /* only if a test failed */
+        of_it_stop(t.app.worker, SIGKILL, 5);
+    t.app.worker = 0;
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -567,7 +489,7 @@ static void short_values_are_dead_lettered_and_the_key_flows(void **state)
     send_order_keyed(cmd, NULL);
     assert_string_equal(wait_command(id, "CreateOrder after them").v[0],
                         "applied");
-    of_it_wait_caught_up(t.cfg, t.group, topic, WAIT_S);
+    of_it_wait_caught_up(t.app.cfg, t.app.group, topic, WAIT_S);
     assert_true(outcomes(topic, "dead_letter") == before + 3);
 }
 
@@ -635,16 +557,14 @@ static void trailing_bytes_and_big_decimal_are_dead_lettered(void **state)
 static int parked_id(const char *topic, int64_t id)
 {
     char key[24];
-    struct row r = {0};
-    struct of_err err;
 
     snprintf(key, sizeof(key), "%lld", (long long)id);
     const struct of_db_param p[] = {OF_DB_S(topic), OF_DB_S(key)};
-    assert_int_equal(of_db_query(t.db,
-                                 "SELECT COUNT(*) FROM parked_keys WHERE "
-                                 "topic = ? AND msg_key = ?",
-                                 p, 2, row_cb, &r, &err),
-                     OF_OK);
+    struct of_it_row r =
+        of_it_query(t.db,
+                    "SELECT COUNT(*) FROM parked_keys WHERE "
+                    "topic = ? AND msg_key = ?",
+                    p, 2);
     return strcmp(r.v[0], "0") != 0;
 }
 
@@ -671,12 +591,9 @@ static void misrouted_commands_are_dead_lettered(void **state)
     /* the keys parked so far (row 44's), on both command topics */
     const char *parked_q = "SELECT COUNT(*) FROM parked_keys WHERE topic = ? "
                            "OR topic = ?";
-    struct row parked = {0};
-    struct of_err err;
     const struct of_db_param topics[] = {OF_DB_S(t.order_topic),
                                          OF_DB_S(t.user_topic)};
-    assert_int_equal(
-        of_db_query(t.db, parked_q, topics, 2, row_cb, &parked, &err), OF_OK);
+    struct of_it_row parked = of_it_query(t.db, parked_q, topics, 2);
 
     /* a PayOrder of order oid keyed by another order */
     struct of_order_cmd *pay = order_cmd(OF_PAY_ORDER, oid);
@@ -746,9 +663,7 @@ static void misrouted_commands_are_dead_lettered(void **state)
     snprintf(sid, sizeof(sid), "%lld", (long long)uid);
     assert_string_equal(
         sql("SELECT is_banned FROM users WHERE user_id = ?", sid).v[0], "0");
-    struct row now = {0};
-    assert_int_equal(of_db_query(t.db, parked_q, topics, 2, row_cb, &now, &err),
-                     OF_OK);
+    struct of_it_row now = of_it_query(t.db, parked_q, topics, 2);
     assert_string_equal(now.v[0], parked.v[0]); /* none parked since */
 }
 
@@ -945,7 +860,7 @@ static void same_command_id_other_content_is_a_conflict(void **state)
     snprintf(id, sizeof(id), "%s", first.command_id);
     v1 = enc_order(&first, &len1);
     produce(topic, key, v1, len1, "PayOrder", first.trace_id);
-    struct row r = wait_command(id, "the first PayOrder");
+    struct of_it_row r = wait_command(id, "the first PayOrder");
     assert_string_equal(r.v[0], "applied");
     snprintf(offset, sizeof(offset), "%.31s", r.v[3]);
 
@@ -1023,7 +938,8 @@ static void resp_in_a_username_is_stored_verbatim(void **state)
     snprintf(cmd->username, sizeof(cmd->username), "%s", username);
     snprintf(id, sizeof(id), "%s", cmd->command_id);
     send_user_keyed(cmd, NULL);
-    struct row r = wait_command(id, "RegisterUser with RESP in its username");
+    struct of_it_row r =
+        wait_command(id, "RegisterUser with RESP in its username");
     assert_string_equal(r.v[0], "applied");
     snprintf(sid, sizeof(sid), "%.23s", r.v[2]);
     assert_string_equal(
@@ -1064,10 +980,10 @@ static void worker_is_alive_and_exits_0(void **state)
     int status;
     (void)state;
 
-    if (waitpid(t.worker_pid, &status, WNOHANG) != 0)
+    if (waitpid(t.app.worker, &status, WNOHANG) != 0)
         fail_with_log("the worker died during the bad inputs");
-    assert_int_equal(of_it_stop(t.worker_pid, SIGTERM, 10), 0);
-    t.worker_pid = 0;
+    assert_int_equal(of_it_stop(t.app.worker, SIGTERM, 10), 0);
+    t.app.worker = 0;
 }
 
 int main(void)

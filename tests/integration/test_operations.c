@@ -29,84 +29,32 @@
 #include "of_redis.h"
 
 static struct {
-    struct of_config *cfg;
-    struct of_jwt *jwt;
+    struct of_it_app app;
     struct of_avro *avro;
-    int port, api, worker, outbox;
-    char dir[256], bin[256];
-    char admin[1024];
 } t;
 
 static void token(char *out, size_t cap, int64_t sub, enum of_role role)
 {
-    of_it_bearer(t.jwt, sub, role, out, cap);
-}
-
-static int spawn(const char *name, const char *role)
-{
-    char exe[512], log[512];
-    snprintf(log, sizeof(log), "%s/%s.log", t.dir, name);
-    if (!role) {
-        snprintf(exe, sizeof(exe), "%s/orderflow-api", t.bin);
-        char *argv[] = {exe, "--config", "/dev/null", NULL};
-        return of_it_spawn(argv, NULL, log);
-    }
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", t.bin);
-    char *argv[] = {exe, "--config", "/dev/null", "--role", (char *)role,
-                    "--metrics-port", "0", NULL};
-    return of_it_spawn(argv, NULL, log);
-}
-
-static void unique_env(const char *var, const char *prefix)
-{
-    char name[128];
-    of_it_unique(name, sizeof(name), prefix);
-    setenv(var, name, 1);
+    of_it_bearer(t.app.jwt, sub, role, out, cap);
 }
 
 static int setup(void **state)
 {
     struct of_err err;
-    char port[16];
     (void)state;
 
-    snprintf(t.bin, sizeof(t.bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(t.dir, sizeof(t.dir), "%s/operations-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    unique_env("ORDERFLOW_TOPICS_USER_COMMANDS", "ops.user-commands");
-    unique_env("ORDERFLOW_TOPICS_ORDER_COMMANDS", "ops.order-commands");
-    unique_env("ORDERFLOW_TOPICS_USER_EVENTS", "ops.user-events");
-    unique_env("ORDERFLOW_TOPICS_ORDER_EVENTS", "ops.order-events");
-    unique_env("ORDERFLOW_TOPICS_DEAD_LETTER", "ops.dead-letter");
-    unique_env("ORDERFLOW_WORKER_GROUP_ID", "ops-group");
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
-    t.cfg = of_it_config(NULL);
-    t.port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.port);
-    setenv("ORDERFLOW_API_PORT", port, 1);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", t.bin);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             t.bin);
-    t.worker = spawn("worker", "commands");
-    t.outbox = spawn("outbox", "outbox");
-    t.api = spawn("api", NULL);
-    of_it_wait_http(t.port, 20);
-    t.jwt = of_jwt_new(t.cfg, 1, &err);
+    of_it_app_start(&t.app, "operations", 2,
+                    OF_IT_APP_WORKER | OF_IT_APP_OUTBOX | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_RATE_LIMIT);
     t.avro = of_avro_new(&err);
-    token(t.admin, sizeof(t.admin), 1, OF_ROLE_ADMIN);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(of_it_stop(t.api, SIGTERM, 15), 0);
-    assert_int_equal(of_it_stop(t.worker, SIGTERM, 15), 0);
-    assert_int_equal(of_it_stop(t.outbox, SIGTERM, 15), 0);
     of_avro_destroy(t.avro);
-    of_jwt_destroy(t.jwt);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -116,7 +64,7 @@ static json_t *post(const char *auth, const char *path, const char *body,
     const char *h[] = {auth, "Content-Type: application/json",
                        wait ? "Prefer: wait=15" : NULL, NULL};
     struct of_it_resp r;
-    of_it_http(t.port, "POST", path, h, body, &r);
+    of_it_http(t.app.port, "POST", path, h, body, &r);
     *status = r.status;
     json_t *j = json_loads(r.body, 0, NULL);
     if (!j)
@@ -132,7 +80,7 @@ static int64_t new_user(void)
     of_it_unique(email, sizeof(email), "ops");
     snprintf(body, sizeof(body),
              "{\"email\":\"%s@example.com\",\"username\":\"ops\"}", email);
-    json_t *j = post(t.admin, "/v1/users", body, 1, &status);
+    json_t *j = post(t.app.admin, "/v1/users", body, 1, &status);
     assert_int_equal(status, 201);
     int64_t id = json_integer_value(json_object_get(j, "user_id"));
     json_decref(j);
@@ -146,7 +94,7 @@ static int64_t new_order(int64_t uid, const char *amount)
     snprintf(body, sizeof(body),
              "{\"order_type\":\"vip\",\"total_amount\":\"%s\",\"user_id\":%lld}",
              amount, (long long)uid);
-    json_t *j = post(t.admin, "/v1/orders", body, 1, &status);
+    json_t *j = post(t.app.admin, "/v1/orders", body, 1, &status);
     assert_int_equal(status, 201);
     int64_t id = json_integer_value(json_object_get(j, "order_id"));
     json_decref(j);
@@ -158,7 +106,7 @@ static void order_action(int64_t oid, const char *action, long want)
     char path[128];
     long status;
     snprintf(path, sizeof(path), "/v1/orders/%lld/%s", (long long)oid, action);
-    json_t *j = post(t.admin, path, NULL, 1, &status);
+    json_t *j = post(t.app.admin, path, NULL, 1, &status);
     assert_int_equal(status, want);
     json_decref(j);
 }
@@ -171,7 +119,7 @@ static rd_kafka_t *consumer(const char *topic)
     of_it_unique(group, sizeof(group), "ops-reader");
     const char *extra[] = {"group.id", group, "auto.offset.reset", "earliest",
                            NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, extra, &err);
+    rd_kafka_conf_t *conf = of_kafka_conf_new(t.app.cfg, extra, &err);
     rd_kafka_t *rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, &err);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -245,7 +193,7 @@ static void garbage_is_dead_lettered_and_the_key_keeps_flowing(void **state)
     snprintf(key, sizeof(key), "%lld", (long long)oid);
     /* plain garbage on the order's key, then a real pay for it */
     const char *extra[] = {"acks", "all", NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, extra, &err);
+    rd_kafka_conf_t *conf = of_kafka_conf_new(t.app.cfg, extra, &err);
     rd_kafka_t *p = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
     const char garbage[] = "not avro at all";
     assert_int_equal(
@@ -261,7 +209,7 @@ static void garbage_is_dead_lettered_and_the_key_keeps_flowing(void **state)
     rd_kafka_destroy(p);
     char path[128];
     snprintf(path, sizeof(path), "/v1/orders/%lld/pay", (long long)oid);
-    json_t *j = post(t.admin, path, NULL, 1, &status);
+    json_t *j = post(t.app.admin, path, NULL, 1, &status);
     assert_int_equal(status, 200); /* applied behind the garbage */
     assert_string_equal(json_string_value(json_object_get(j, "order_status")),
                         "paid");
@@ -298,7 +246,8 @@ static void garbage_is_dead_lettered_and_the_key_keeps_flowing(void **state)
     /* orderflowctl dlq list shows it */
     char cmd[512], line[4096] = "";
     snprintf(cmd, sizeof(cmd),
-             "%s/orderflowctl --config /dev/null dlq list --limit 1", t.bin);
+             "%s/orderflowctl --config /dev/null dlq list --limit 1",
+             t.app.bin);
     FILE *f = popen(cmd, "r");
     assert_non_null(fgets(line, sizeof(line), f));
     assert_int_equal(pclose(f), 0);
@@ -353,24 +302,24 @@ static void replay_of_whole_topic_changes_nothing(void **state)
                             getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS")};
     (void)state;
 
-    struct of_db *db = of_db_open(t.cfg, &err);
+    struct of_db *db = of_db_open(t.app.cfg, &err);
     for (int i = 0; i < 2; i++)
-        of_it_wait_caught_up(t.cfg, group, topics[i], 30);
+        of_it_wait_caught_up(t.app.cfg, group, topics[i], 30);
     checksum(db, &before);
     of_db_query(db, "SELECT COUNT(*) FROM commands", NULL, 0, count_cb,
                 &cmds_before, &err);
     for (int i = 0; i < 2; i++) {
         of_it_sh("%s/orderflowctl --config /dev/null replay --topic %s "
                  "--from-offset 0 >>%s/replay.out 2>&1",
-                 t.bin, topics[i], t.dir);
-        of_it_wait_caught_up(t.cfg, group, topics[i], 60);
+                 t.app.bin, topics[i], t.app.dir);
+        of_it_wait_caught_up(t.app.cfg, group, topics[i], 60);
     }
-    of_it_sh("grep -q '^replayed [1-9]' %s/replay.out", t.dir);
+    of_it_sh("grep -q '^replayed [1-9]' %s/replay.out", t.app.dir);
     /* a dry run over the same range: nothing left to apply */
     of_it_sh("%s/orderflowctl --config /dev/null replay --topic %s "
              "--from-offset 0 --dry-run 2>/dev/null | grep -q "
              "', 0 would be applied, [1-9][0-9]* already applied'",
-             t.bin, topics[1]);
+             t.app.bin, topics[1]);
     checksum(db, &after);
     assert_string_equal(before.v[0], after.v[0]); /* users unchanged */
     assert_string_equal(before.v[1], after.v[1]); /* orders unchanged */
@@ -389,7 +338,7 @@ static void flushall_then_rebuild_restores_identical_hashes(void **state)
     int64_t uid = new_user();
     int64_t oid = new_order(uid, "77.70");
     order_action(oid, "pay", 200);
-    struct of_redis *r = of_redis_new(t.cfg, &err);
+    struct of_redis *r = of_redis_new(t.app.cfg, &err);
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)oid);
     const char *hgetall[] = {"HGETALL", key};
     redisReply *before = of_redis_command(r, 2, hgetall, NULL, &err);
@@ -403,14 +352,14 @@ static void flushall_then_rebuild_restores_identical_hashes(void **state)
     snprintf(path, sizeof(path), "/v1/orders/%lld", (long long)oid);
     const char *h[] = {auth, NULL};
     struct of_it_resp resp;
-    of_it_http(t.port, "GET", path, h, NULL, &resp);
+    of_it_http(t.app.port, "GET", path, h, NULL, &resp);
     assert_int_equal(resp.status, 200);
     assert_non_null(strstr(resp.body, "\"order_status\":\"paid\""));
     of_it_resp_free(&resp);
 
     of_it_sh("%s/orderflowctl --config /dev/null rebuild-read-model --all "
              ">/dev/null 2>&1",
-             t.bin);
+             t.app.bin);
     redisReply *after = of_redis_command(r, 2, hgetall, NULL, &err);
     assert_non_null(after);
     assert_int_equal(after->elements, before->elements);
@@ -447,7 +396,7 @@ static void mysql_paused_loses_nothing(void **state)
                  "{\"order_type\":\"vip\",\"total_amount\":\"%d.00\","
                  "\"user_id\":%lld}",
                  i + 1, (long long)uid);
-        json_t *j = post(t.admin, "/v1/orders", body, 0, &status);
+        json_t *j = post(t.app.admin, "/v1/orders", body, 0, &status);
         assert_int_equal(status, 202); /* Kafka takes it; MySQL may sleep */
         snprintf(cids[i], sizeof(cids[i]), "%s",
                  json_string_value(json_object_get(j, "command_id")));
@@ -456,7 +405,7 @@ static void mysql_paused_loses_nothing(void **state)
     }
     sleep(5); /* 10 s in all with MySQL stopped */
     of_it_sh("kill -CONT $(cat %s)", pidfile);
-    struct of_db *db = of_db_open(t.cfg, &err);
+    struct of_db *db = of_db_open(t.app.cfg, &err);
     long applied = 0;
     long long until = of_it_now_us() + 60000000LL;
     char uidstr[24];

@@ -80,31 +80,18 @@ static void insert_event(struct of_db *db, struct of_avro *avro, int64_t id,
     free(buf);
 }
 
-static int count_cb(void *arg, int n, char **v, const unsigned long *l)
-{
-    (void)n;
-    (void)l;
-    *(long *)arg = strtol(v[0], NULL, 10);
-    return 1;
-}
-
 static long unpublished(struct of_db *db, int64_t base)
 {
-    struct of_err err;
-    long n = -1;
     char lo[24], hi[24];
 
     snprintf(lo, sizeof(lo), "%lld", (long long)base);
     snprintf(hi, sizeof(hi), "%lld", (long long)base + AGGREGATES);
-    assert_int_equal(of_db_query(db,
-                                 "SELECT COUNT(*) FROM outbox WHERE "
-                                 "aggregatetype = 'order' AND aggregateid "
-                                 "BETWEEN ? AND ? AND published_at IS NULL",
-                                 (struct of_db_param[]){OF_DB_S(lo),
-                                                        OF_DB_S(hi)},
-                                 2, count_cb, &n, &err),
-                     OF_OK);
-    return n;
+    return (long)of_it_count(db,
+                             "SELECT COUNT(*) FROM outbox WHERE "
+                             "aggregatetype = 'order' AND aggregateid "
+                             "BETWEEN ? AND ? AND published_at IS NULL",
+                             (struct of_db_param[]){OF_DB_S(lo), OF_DB_S(hi)},
+                             2);
 }
 
 /* Reads the whole topic; checks each aggregate's first-seen versions are

@@ -30,63 +30,29 @@
 #define WAIT_S 30
 
 static struct {
-    struct of_config *cfg;
+    struct of_it_app app;
     struct of_avro *avro;
     struct of_db *db;
     rd_kafka_t *producer;
-    int worker, metrics_port;
-    char dir[256], bin[256];
-    const char *cmd_topic, *dl_topic, *group;
+    const char *cmd_topic, *dl_topic;
     long long base; /* order ids of this run: nobody else's */
 } t;
-
-static void unique_env(const char *var, const char *prefix)
-{
-    char name[128];
-    of_it_unique(name, sizeof(name), prefix);
-    setenv(var, name, 1);
-}
 
 static int setup(void **state)
 {
     struct of_err err;
-    char exe[512], log[512], port[16];
     (void)state;
 
-    snprintf(t.bin, sizeof(t.bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(t.dir, sizeof(t.dir), "%s/parking-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    unique_env("ORDERFLOW_TOPICS_USER_COMMANDS", "park.user-commands");
-    unique_env("ORDERFLOW_TOPICS_ORDER_COMMANDS", "park.order-commands");
-    unique_env("ORDERFLOW_TOPICS_USER_EVENTS", "park.user-events");
-    unique_env("ORDERFLOW_TOPICS_ORDER_EVENTS", "park.order-events");
-    unique_env("ORDERFLOW_TOPICS_DEAD_LETTER", "park.dead-letter");
-    unique_env("ORDERFLOW_WORKER_GROUP_ID", "park-group");
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
+    of_it_app_start(&t.app, "parking", 2,
+                    OF_IT_APP_NO_API | OF_IT_APP_WORKER | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_METRICS);
     t.cmd_topic = getenv("ORDERFLOW_TOPICS_ORDER_COMMANDS");
     t.dl_topic = getenv("ORDERFLOW_TOPICS_DEAD_LETTER");
-    t.group = getenv("ORDERFLOW_WORKER_GROUP_ID");
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", t.bin);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             t.bin);
-    t.metrics_port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.metrics_port);
-    snprintf(exe, sizeof(exe), "%s/orderflow-worker", t.bin);
-    snprintf(log, sizeof(log), "%s/worker.log", t.dir);
-    char *argv[] = {exe,        "--config",       "/dev/null", "--role",
-                    "commands", "--metrics-port", port,        NULL};
-    t.worker = of_it_spawn(argv, NULL, log);
     t.avro = of_avro_new(&err);
     assert_non_null(t.avro);
-    t.db = of_db_open(t.cfg, &err);
+    t.db = of_db_open(t.app.cfg, &err);
     assert_non_null(t.db);
-    const char *extra[] = {"acks", "all", NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, extra, &err);
-    assert_non_null(conf);
-    t.producer = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    assert_non_null(t.producer);
+    t.producer = of_it_producer(t.app.cfg, NULL, NULL);
     /* far above any order id the other tests make, different per run */
     t.base = 1000000000LL + (long long)(time(NULL) % 100000) * 1000 +
              (getpid() % 1000);
@@ -96,11 +62,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(of_it_stop(t.worker, SIGTERM, 15), 0);
     rd_kafka_destroy(t.producer);
     of_db_close(t.db);
     of_avro_destroy(t.avro);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -122,33 +87,12 @@ static void produce(const char *key, const void *value, size_t len)
 
 /* A valid PayOrder of order \p order_id (which does not exist: applying it
  * is a rejection, order_not_found, with its commands row). \p cid gets its
- * command id; the value is malloc()ed. */
-static void *pay_order(long long order_id, char cid[OF_UUID_STR], size_t *len)
-{
-    struct of_order_cmd *cmd = calloc(1, sizeof(*cmd));
-    struct of_err err;
-    void *out = NULL;
-
-    assert_non_null(cmd);
-    of_uuid_v4(cmd->command_id);
-    memcpy(cid, cmd->command_id, OF_UUID_STR);
-    cmd->issued_at = (int64_t)time(NULL) * 1000000;
-    snprintf(cmd->actor.id, sizeof(cmd->actor.id), "apikey:it");
-    cmd->actor.role = OF_ROLE_ADMIN;
-    snprintf(cmd->trace_id, sizeof(cmd->trace_id), "park-trace");
-    cmd->type = OF_PAY_ORDER;
-    cmd->order_id = order_id;
-    assert_int_equal(of_avro_encode_order_cmd(t.avro, cmd, &out, len, &err),
-                     OF_OK);
-    free(cmd);
-    return out;
-}
-
+ * command id. */
 static void
 produce_pay(const char *key, long long order_id, char cid[OF_UUID_STR])
 {
     size_t len;
-    void *v = pay_order(order_id, cid, &len);
+    void *v = of_it_pay_order(t.avro, order_id, "park-trace", cid, &len);
     produce(key, v, len);
     free(v);
 }
@@ -162,39 +106,21 @@ static void key_of(char *out, size_t cap, int n)
 
 /* ---- checking ---- */
 
-static int count_cb(void *arg, int n, char **v, const unsigned long *l)
-{
-    (void)n;
-    (void)l;
-    *(long *)arg = strtol(v[0], NULL, 10);
-    return 1;
-}
-
 static long commands_rows(const char *cid)
 {
-    struct of_err err;
-    long n = -1;
-    assert_int_equal(
-        of_db_query(t.db, "SELECT COUNT(*) FROM commands WHERE command_id = ?",
-                    (struct of_db_param[]){OF_DB_S(cid)}, 1, count_cb, &n,
-                    &err),
-        OF_OK);
-    return n;
+    return (long)of_it_count(
+        t.db, "SELECT COUNT(*) FROM commands WHERE command_id = ?",
+        (struct of_db_param[]){OF_DB_S(cid)}, 1);
 }
 
 static long parked_rows(const char *key)
 {
-    struct of_err err;
-    long n = -1;
-    assert_int_equal(
-        of_db_query(t.db,
-                    "SELECT COUNT(*) FROM parked_keys WHERE topic = ? AND "
-                    "msg_key = ?",
-                    (struct of_db_param[]){OF_DB_S(t.cmd_topic),
-                                           OF_DB_B(key, strlen(key))},
-                    2, count_cb, &n, &err),
-        OF_OK);
-    return n;
+    return (long)of_it_count(t.db,
+                             "SELECT COUNT(*) FROM parked_keys WHERE topic = ? "
+                             "AND msg_key = ?",
+                             (struct of_db_param[]){OF_DB_S(t.cmd_topic),
+                                                    OF_DB_B(key, strlen(key))},
+                             2);
 }
 
 static void wait_applied(const char *cid, const char *what)
@@ -210,7 +136,7 @@ static void wait_applied(const char *cid, const char *what)
 
 static void caught_up(void)
 {
-    of_it_wait_caught_up(t.cfg, t.group, t.cmd_topic, WAIT_S);
+    of_it_wait_caught_up(t.app.cfg, t.app.group, t.cmd_topic, WAIT_S);
 }
 
 enum dl_kind { DL_PARKER, DL_BEHIND, DL_PLAIN };
@@ -223,52 +149,43 @@ struct dl {
     char error[256];
 };
 
+struct dl_want {
+    const char *key;
+    enum dl_kind kind;
+    int nth, seen;
+    struct dl *out;
+};
+
+static int dl_match(void *arg, const rd_kafka_message_t *m)
+{
+    struct dl_want *w = arg;
+    struct dl *out = w->out;
+    char p[16], o[24];
+
+    if (m->key_len != strlen(w->key) || memcmp(m->key, w->key, m->key_len))
+        return 0;
+    memset(out, 0, sizeof(*out));
+    of_kafka_header_get(m, "error", out->error, sizeof(out->error));
+    of_kafka_header_get(m, "parked-behind", out->behind, sizeof(out->behind));
+    of_kafka_header_get(m, "original-partition", p, sizeof(p));
+    of_kafka_header_get(m, "original-offset", o, sizeof(o));
+    snprintf(out->original, sizeof(out->original), "%s:%s", p, o);
+    out->partition = (int)m->partition;
+    out->offset = (long long)m->offset;
+    int is_parker = strncmp(out->error, "parked:", 7) == 0;
+    enum dl_kind k = out->behind[0] ? DL_BEHIND
+                     : is_parker    ? DL_PARKER
+                                    : DL_PLAIN;
+    return k == w->kind && w->seen++ == w->nth;
+}
+
 /* Reads the dead-letter topic from the start until the \p nth (0-based)
  * dead letter of \p key of \p kind; fails after WAIT_S. */
 static void dl_find(const char *key, enum dl_kind kind, int nth, struct dl *out)
 {
-    struct of_err err;
-    char group[128];
-    of_it_unique(group, sizeof(group), "park-reader");
-    const char *extra[] = {"group.id", group, "auto.offset.reset", "earliest",
-                           NULL};
-    rd_kafka_conf_t *conf = of_kafka_conf_new(t.cfg, extra, &err);
-    rd_kafka_t *rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, &err);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, t.dl_topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    long long until = of_it_now_us() + WAIT_S * 1000000LL;
-    int found = 0, seen = 0;
-    while (!found && of_it_now_us() < until) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (!m->err && m->key_len == strlen(key) &&
-            memcmp(m->key, key, m->key_len) == 0) {
-            char p[16], o[24];
-            memset(out, 0, sizeof(*out));
-            of_kafka_header_get(m, "error", out->error, sizeof(out->error));
-            of_kafka_header_get(m, "parked-behind", out->behind,
-                                sizeof(out->behind));
-            of_kafka_header_get(m, "original-partition", p, sizeof(p));
-            of_kafka_header_get(m, "original-offset", o, sizeof(o));
-            snprintf(out->original, sizeof(out->original), "%s:%s", p, o);
-            out->partition = (int)m->partition;
-            out->offset = (long long)m->offset;
-            int is_parker = strncmp(out->error, "parked:", 7) == 0;
-            enum dl_kind k = out->behind[0] ? DL_BEHIND
-                             : is_parker    ? DL_PARKER
-                                            : DL_PLAIN;
-            if (k == kind && seen++ == nth)
-                found = 1;
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    if (!found)
+    struct dl_want w = {key, kind, nth, 0, out};
+
+    if (!of_it_kafka_find(t.app.cfg, t.dl_topic, WAIT_S, dl_match, &w))
         fail_msg("dead letter #%d of kind %d for key %s not found in %d s", nth,
                  (int)kind, key, WAIT_S);
 }
@@ -318,7 +235,7 @@ static void unknown_fingerprint_parks_its_key_and_other_keys_flow(void **state)
     /* dlq list shows the header */
     of_it_sh("%s/orderflowctl --config /dev/null dlq list --limit 1000 | "
              "grep -F '\"parked-behind\":\"%s\"' >/dev/null",
-             t.bin, parker.original);
+             t.app.bin, parker.original);
 }
 
 static void invalid_command_parks_its_key(void **state)
@@ -331,7 +248,8 @@ static void invalid_command_parks_its_key(void **state)
     key_of(k4, sizeof(k4), 4);
     /* a known fingerprint and a datum that decodes but breaks a limit:
      * command_id (the first field, after the length byte) is no UUID */
-    unsigned char *v = pay_order(t.base + 4, cid, &len);
+    unsigned char *v =
+        of_it_pay_order(t.avro, t.base + 4, "park-trace", cid, &len);
     assert_int_equal(v[OF_AVRO_HEADER_SIZE + 1], (unsigned char)cid[0]);
     v[OF_AVRO_HEADER_SIZE + 1] = 'z';
     produce(k4, v, len);
@@ -352,7 +270,7 @@ static void skip_unparks_and_later_commands_flow(void **state)
 
     of_it_sh("%s/orderflowctl --config /dev/null dlq skip --topic %s --key %s "
              "| grep -q '^unparked: 1$'",
-             t.bin, t.cmd_topic, k1);
+             t.app.bin, t.cmd_topic, k1);
     assert_int_equal(parked_rows(k1), 0);
     produce_pay(k1, t.base + 1, cid);
     wait_applied(cid, "K1's new command after dlq skip");
@@ -368,8 +286,8 @@ static void redrive_unparks_and_replays_the_key(void **state)
     dl_find(k4, DL_BEHIND, 0, &behind);
     of_it_sh("%s/orderflowctl --config /dev/null dlq redrive --offset %d:%lld "
              ">%s/redrive1.out 2>&1",
-             t.bin, behind.partition, behind.offset, t.dir);
-    of_it_sh("grep -q '^unparked: 1 of 1' %s/redrive1.out", t.dir);
+             t.app.bin, behind.partition, behind.offset, t.app.dir);
+    of_it_sh("grep -q '^unparked: 1 of 1' %s/redrive1.out", t.app.dir);
     wait_applied(cid4, "K4's command redriven");
     assert_int_equal(parked_rows(k4), 0);
 }
@@ -390,7 +308,7 @@ static void redrive_all_keeps_the_original_order(void **state)
     assert_int_equal(commands_rows(cid), 0);
     of_it_sh("%s/orderflowctl --config /dev/null dlq redrive --all "
              ">%s/redrive2.out 2>&1",
-             t.bin, t.dir);
+             t.app.bin, t.app.dir);
     caught_up();
     assert_int_equal(commands_rows(cid), 0); /* still behind its parker */
     assert_int_equal(commands_rows(cid1), 0);
@@ -409,7 +327,7 @@ static void metrics_show_lag_seconds(void **state)
 
     caught_up();
     sleep(3); /* the gauges refresh every 2 s */
-    of_it_http(t.metrics_port, "GET", "/metrics", NULL, NULL, &r);
+    of_it_http(t.app.metrics_port, "GET", "/metrics", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     snprintf(want, sizeof(want),
              "orderflow_worker_consumer_lag_seconds{topic=\"%s\",partition=",

@@ -24,68 +24,22 @@
 #include "of_redis.h"
 
 static struct {
-    struct of_config *cfg;
-    struct of_jwt *jwt;
-    int port;
-    int api_pid, worker_pid;
-    char dir[256];
-    char admin[1024], service[1024];
+    struct of_it_app app;
+    char service[1024];
 } t;
 
 static void token(char *out, size_t cap, int64_t sub, enum of_role role)
 {
-    of_it_bearer(t.jwt, sub, role, out, cap);
-}
-
-static void start_processes(void)
-{
-    char bin[512], log[512], port[16];
-    const char *bindir = of_it_env("ORDERFLOW_BIN_DIR");
-    char name[128];
-
-    snprintf(t.dir, sizeof(t.dir), "%s/pipeline-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", t.dir);
-    /* topics and group of our own, so no other test sees our commands */
-    of_it_unique(name, sizeof(name), "it.user-commands");
-    setenv("ORDERFLOW_TOPICS_USER_COMMANDS", name, 1);
-    of_it_unique(name, sizeof(name), "it.order-commands");
-    setenv("ORDERFLOW_TOPICS_ORDER_COMMANDS", name, 1);
-    of_it_unique(name, sizeof(name), "it.dead-letter");
-    setenv("ORDERFLOW_TOPICS_DEAD_LETTER", name, 1);
-    of_it_unique(name, sizeof(name), "it-group");
-    setenv("ORDERFLOW_WORKER_GROUP_ID", name, 1);
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", bindir);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             bindir);
-
-    t.port = of_it_free_port();
-    snprintf(port, sizeof(port), "%d", t.port);
-    setenv("ORDERFLOW_API_PORT", port, 1);
-    snprintf(bin, sizeof(bin), "%s/orderflow-worker", bindir);
-    snprintf(log, sizeof(log), "%s/worker.log", t.dir);
-    char *wargv[] = {bin, "--config", "/dev/null", "--role", "commands",
-                     "--metrics-port", "0", NULL};
-    t.worker_pid = of_it_spawn(wargv, NULL, log);
-    snprintf(bin, sizeof(bin), "%s/orderflow-api", bindir);
-    snprintf(log, sizeof(log), "%s/api.log", t.dir);
-    char *aargv[] = {bin, "--config", "/dev/null", NULL};
-    t.api_pid = of_it_spawn(aargv, NULL, log);
-    of_it_wait_http(t.port, 20);
+    of_it_bearer(t.app.jwt, sub, role, out, cap);
 }
 
 static int setup(void **state)
 {
-    struct of_err err;
     (void)state;
-
     memset(&t, 0, sizeof(t));
-    start_processes();
-    t.jwt = of_jwt_new(t.cfg, 1, &err);
-    assert_non_null(t.jwt);
-    token(t.admin, sizeof(t.admin), 1, OF_ROLE_ADMIN);
+    of_it_app_start(&t.app, "pipeline", 3,
+                    OF_IT_APP_WORKER | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_RATE_LIMIT);
     token(t.service, sizeof(t.service), 2, OF_ROLE_SERVICE);
     return 0;
 }
@@ -93,12 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (t.api_pid)
-        assert_int_equal(of_it_stop(t.api_pid, SIGTERM, 15), 0);
-    if (t.worker_pid)
-        assert_int_equal(of_it_stop(t.worker_pid, SIGTERM, 15), 0);
-    of_jwt_destroy(t.jwt);
-    of_config_destroy(t.cfg);
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -124,7 +73,7 @@ static json_t *post_wait(const char *auth, const char *path, const char *body,
                        "Prefer: wait=15", NULL};
     struct of_it_resp r;
 
-    of_it_http(t.port, "POST", path, h, body, &r);
+    of_it_http(t.app.port, "POST", path, h, body, &r);
     *status = r.status;
     json_t *j = json_of(&r);
     of_it_resp_free(&r);
@@ -140,7 +89,7 @@ static int64_t register_user(const char *prefix)
     snprintf(body, sizeof(body),
              "{\"email\":\"%s@example.com\",\"username\":\"%s\"}", email,
              prefix);
-    json_t *j = post_wait(t.admin, "/v1/users", body, &status);
+    json_t *j = post_wait(t.app.admin, "/v1/users", body, &status);
     assert_int_equal(status, 201); /* registered, answered with the user */
     int64_t id = json_integer_value(json_object_get(j, "user_id"));
     assert_true(id > 0);
@@ -195,7 +144,7 @@ static void order_lifecycle_pay_refund_and_invalid_cancel(void **state)
     json_decref(o);
 
     snprintf(path, sizeof(path), "/v1/orders/%lld/refund", (long long)oid);
-    o = post_wait(t.admin, path, NULL, &status);
+    o = post_wait(t.app.admin, path, NULL, &status);
     assert_int_equal(status, 200);
     assert_string_equal(json_string_value(json_object_get(o, "order_status")),
                         "refunded");
@@ -209,7 +158,7 @@ static void order_lifecycle_pay_refund_and_invalid_cancel(void **state)
 
     /* the truth in MySQL: refunded, version 3, amount exact */
     struct of_err err;
-    struct of_db *db = of_db_open(t.cfg, &err);
+    struct of_db *db = of_db_open(t.app.cfg, &err);
     struct row r = {0};
     assert_non_null(db);
     assert_int_equal(of_db_query(db,
@@ -240,7 +189,7 @@ static void order_lifecycle_pay_refund_and_invalid_cancel(void **state)
     snprintf(path, sizeof(path), "/v1/orders/%lld", (long long)oid);
     const char *h[] = {user, NULL};
     struct of_it_resp resp;
-    of_it_http(t.port, "GET", path, h, NULL, &resp);
+    of_it_http(t.app.port, "GET", path, h, NULL, &resp);
     assert_int_equal(resp.status, 200);
     o = json_of(&resp);
     assert_string_equal(json_string_value(json_object_get(o, "order_status")),
@@ -252,7 +201,7 @@ static void order_lifecycle_pay_refund_and_invalid_cancel(void **state)
     char other[1024];
     token(other, sizeof(other), uid + 100000, OF_ROLE_USER);
     const char *h2[] = {other, NULL};
-    of_it_http(t.port, "GET", path, h2, NULL, &resp);
+    of_it_http(t.app.port, "GET", path, h2, NULL, &resp);
     assert_int_equal(resp.status, 403);
     of_it_resp_free(&resp);
 }
@@ -266,7 +215,7 @@ static void accepted_command_is_traceable(void **state)
     int64_t uid = register_user("traceable");
     token(user, sizeof(user), uid, OF_ROLE_USER);
     const char *h[] = {user, "Content-Type: application/json", NULL};
-    of_it_http(t.port, "POST", "/v1/orders", h,
+    of_it_http(t.app.port, "POST", "/v1/orders", h,
                "{\"order_type\":\"jewelry\",\"total_amount\":\"0.01\"}", &r);
     assert_int_equal(r.status, 202);
     json_t *j = json_of(&r);
@@ -283,7 +232,7 @@ static void accepted_command_is_traceable(void **state)
     json_t *c = NULL;
     const char *hu[] = {user, NULL};
     while (of_it_now_us() < until) {
-        of_it_http(t.port, "GET", path, hu, NULL, &r);
+        of_it_http(t.app.port, "GET", path, hu, NULL, &r);
         assert_int_equal(r.status, 200);
         json_decref(c);
         c = json_of(&r);
@@ -304,7 +253,7 @@ static void accepted_command_is_traceable(void **state)
     char other[1024];
     token(other, sizeof(other), uid + 100000, OF_ROLE_USER);
     const char *ho[] = {other, NULL};
-    of_it_http(t.port, "GET", path, ho, NULL, &r);
+    of_it_http(t.app.port, "GET", path, ho, NULL, &r);
     assert_int_equal(r.status, 403);
     of_it_resp_free(&r);
     json_decref(j);
@@ -315,7 +264,7 @@ static void rejections_are_outcomes(void **state)
     long status;
     (void)state;
 
-    json_t *j = post_wait(t.admin, "/v1/orders",
+    json_t *j = post_wait(t.app.admin, "/v1/orders",
                           "{\"order_type\":\"vip\",\"total_amount\":\"5.00\","
                           "\"user_id\":2147483000}",
                           &status);
@@ -336,7 +285,7 @@ static void banned_user_cannot_order(void **state)
 
     int64_t uid = register_user("banned");
     snprintf(path, sizeof(path), "/v1/users/%lld/ban", (long long)uid);
-    json_t *j = post_wait(t.admin, path, NULL, &status);
+    json_t *j = post_wait(t.app.admin, path, NULL, &status);
     assert_int_equal(status, 200);
     assert_true(json_is_true(json_object_get(j, "is_banned")));
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 2);
@@ -361,12 +310,12 @@ static void idempotency_key_replays_and_refuses_other_body(void **state)
     snprintf(idem, sizeof(idem), "Idempotency-Key: %s", key);
     const char *h[] = {user, "Content-Type: application/json", idem, NULL};
     const char *body = "{\"order_type\":\"vip\",\"total_amount\":\"10.00\"}";
-    of_it_http(t.port, "POST", "/v1/orders", h, body, &r1);
-    of_it_http(t.port, "POST", "/v1/orders", h, body, &r2);
+    of_it_http(t.app.port, "POST", "/v1/orders", h, body, &r1);
+    of_it_http(t.app.port, "POST", "/v1/orders", h, body, &r2);
     assert_int_equal(r1.status, 202);
     assert_int_equal(r2.status, 202);
     assert_string_equal(r1.body, r2.body); /* the first answer, replayed */
-    of_it_http(t.port, "POST", "/v1/orders", h,
+    of_it_http(t.app.port, "POST", "/v1/orders", h,
                "{\"order_type\":\"vip\",\"total_amount\":\"11.00\"}", &r3);
     assert_int_equal(r3.status, 422);
     json_t *j = json_of(&r3);
@@ -383,17 +332,17 @@ static void bad_requests_get_contract_errors(void **state)
     const char *json_ct = "Content-Type: application/json";
     (void)state;
 
-    of_it_http(t.port, "POST", "/v1/orders", NULL, "{}", &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", NULL, "{}", &r);
     assert_int_equal(r.status, 401);
     of_it_resp_free(&r);
-    const char *h1[] = {t.admin, json_ct, NULL};
-    of_it_http(t.port, "POST", "/v1/orders", h1, "{\"order_type\":", &r);
+    const char *h1[] = {t.app.admin, json_ct, NULL};
+    of_it_http(t.app.port, "POST", "/v1/orders", h1, "{\"order_type\":", &r);
     assert_int_equal(r.status, 400);
     json_t *j = json_of(&r);
     assert_string_equal(error_code(j), "invalid_json");
     json_decref(j);
     of_it_resp_free(&r);
-    of_it_http(t.port, "POST", "/v1/orders", h1,
+    of_it_http(t.app.port, "POST", "/v1/orders", h1,
                "{\"order_type\":\"vip\",\"total_amount\":199.0,"
                "\"user_id\":1}",
                &r);
@@ -403,11 +352,11 @@ static void bad_requests_get_contract_errors(void **state)
     assert_non_null(strstr(r.body, "total_amount"));
     json_decref(j);
     of_it_resp_free(&r);
-    const char *h2[] = {t.admin, "Content-Type: text/plain", NULL};
-    of_it_http(t.port, "POST", "/v1/orders", h2, "{}", &r);
+    const char *h2[] = {t.app.admin, "Content-Type: text/plain", NULL};
+    of_it_http(t.app.port, "POST", "/v1/orders", h2, "{}", &r);
     assert_int_equal(r.status, 415);
     of_it_resp_free(&r);
-    of_it_http(t.port, "PUT", "/v1/orders", h1, "{}", &r);
+    of_it_http(t.app.port, "PUT", "/v1/orders", h1, "{}", &r);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
     of_it_resp_free(&r);
@@ -416,12 +365,12 @@ static void bad_requests_get_contract_errors(void **state)
     big[69999] = '\0';
     big[0] = '{';
     big[69998] = '}';
-    of_it_http(t.port, "POST", "/v1/orders", h1, big, &r);
+    of_it_http(t.app.port, "POST", "/v1/orders", h1, big, &r);
     assert_int_equal(r.status, 413);
     of_it_resp_free(&r);
     free(big);
-    const char *h3[] = {t.admin, NULL};
-    of_it_http(t.port, "GET", "/v1/orders/..%2f..%2fadmin", h3, NULL, &r);
+    const char *h3[] = {t.app.admin, NULL};
+    of_it_http(t.app.port, "GET", "/v1/orders/..%2f..%2fadmin", h3, NULL, &r);
     assert_int_equal(r.status, 404);
     of_it_resp_free(&r);
 }
@@ -455,14 +404,14 @@ static void api_keys_authenticate_until_revoked(void **state)
     assert_int_equal(strlen(key), 46); /* of_ + 43 base64url characters */
     snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
     const char *h[] = {hdr, NULL};
-    of_it_http(t.port, "GET", "/v1/users/1", h, NULL, &r);
+    of_it_http(t.app.port, "GET", "/v1/users/1", h, NULL, &r);
     assert_true(r.status == 200 || r.status == 404); /* authenticated */
     of_it_resp_free(&r);
 
     /* one character off: refused */
     key[45] = key[45] == 'A' ? 'B' : 'A';
     snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key);
-    of_it_http(t.port, "GET", "/v1/users/1", h, NULL, &r);
+    of_it_http(t.app.port, "GET", "/v1/users/1", h, NULL, &r);
     assert_int_equal(r.status, 401);
     of_it_resp_free(&r);
 
@@ -475,13 +424,13 @@ static void api_keys_authenticate_until_revoked(void **state)
     char out[128];
     ctl_apikey(args, out, sizeof(out));
     snprintf(hdr, sizeof(hdr), "X-API-Key: %s", key2);
-    of_it_http(t.port, "GET", "/v1/users/1", h, NULL, &r);
+    of_it_http(t.app.port, "GET", "/v1/users/1", h, NULL, &r);
     assert_int_equal(r.status, 401);
     of_it_resp_free(&r);
 
     /* only the hash is stored */
     struct of_err err;
-    struct of_db *db = of_db_open(t.cfg, &err);
+    struct of_db *db = of_db_open(t.app.cfg, &err);
     struct row row = {0};
     assert_int_equal(of_db_query(db,
                                  "SELECT COUNT(*) FROM api_keys WHERE "

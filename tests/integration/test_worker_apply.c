@@ -36,14 +36,12 @@
 #define WAIT_S 30
 
 static struct {
-    struct of_config *cfg;
+    struct of_it_app app;
     struct of_avro *avro;
     rd_kafka_t *producer;
     struct of_db *db;
     struct of_redis *redis;
     char log[600];
-    int worker_pid;
-    int metrics_port;
     int64_t last_partition, last_offset; /* of the last produced message */
 } t;
 
@@ -51,26 +49,16 @@ static struct {
 
 static void print_worker_log(void)
 {
-    char cmd[700];
-
-    snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", t.log);
-    fprintf(stderr, "----- last lines of %s -----\n", t.log);
-    if (system(cmd) != 0)
-        fprintf(stderr, "(no log)\n");
+    of_it_log_tail(t.log, 40);
 }
 
 static int start_worker(const char *fault)
 {
-    char bin[512], port[16], env[64];
+    char env[64];
     char *envp[] = {env, NULL};
 
-    snprintf(bin, sizeof(bin), "%s/orderflow-worker",
-             of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(port, sizeof(port), "%d", t.metrics_port);
     snprintf(env, sizeof(env), "ORDERFLOW_FAULT=%s", fault ? fault : "");
-    char *argv[] = {bin,        "--config",       "/dev/null", "--role",
-                    "commands", "--metrics-port", port,        NULL};
-    return of_it_spawn(argv, envp, t.log);
+    return of_it_app_start_worker(&t.app, envp);
 }
 
 /* Waits at most \p timeout_s for \p pid to exit; its status, or -1. */
@@ -135,7 +123,7 @@ static void send_user(const struct of_user_cmd *cmd)
         snprintf(key, sizeof(key), "%s", cmd->email);
     else
         snprintf(key, sizeof(key), "%lld", (long long)cmd->user_id);
-    produce(t.cfg->topics.user_commands, key, buf, len,
+    produce(t.app.cfg->topics.user_commands, key, buf, len,
             of_avro_user_cmd_type_name(cmd->type), cmd->trace_id);
     free(buf);
 }
@@ -152,7 +140,7 @@ static void send_order(const struct of_order_cmd *cmd)
     snprintf(key, sizeof(key), "%lld",
              (long long)(cmd->type == OF_CREATE_ORDER ? cmd->user_id
                                                       : cmd->order_id));
-    produce(t.cfg->topics.order_commands, key, buf, len,
+    produce(t.app.cfg->topics.order_commands, key, buf, len,
             of_avro_order_cmd_type_name(cmd->type), cmd->trace_id);
     free(buf);
 }
@@ -191,33 +179,12 @@ static struct of_order_cmd *order_cmd(enum of_order_cmd_type type, int64_t id)
 
 /* ---- reading MySQL, Redis, /metrics ---- */
 
-struct row {
-    int n;
-    char v[6][256];
-};
-
-static int row_cb(void *arg, int ncols, char **vals, const unsigned long *l)
+static struct of_it_row sql(const char *q, const char *param)
 {
-    struct row *r = arg;
-    (void)l;
-    for (int i = 0; i < ncols && i < 6 && r->n == 0; i++)
-        snprintf(r->v[i], sizeof(r->v[i]), "%s", vals[i] ? vals[i] : "NULL");
-    r->n++;
-    return 0;
+    return of_it_query(t.db, q, (struct of_db_param[]){OF_DB_S(param)}, 1);
 }
 
-static struct row sql(const char *q, const char *param)
-{
-    struct row r = {0};
-    struct of_err err;
-
-    if (of_db_query(t.db, q, (struct of_db_param[]){OF_DB_S(param)}, 1, row_cb,
-                    &r, &err) != OF_OK)
-        fail_msg("%s: %s", q, err.msg);
-    return r;
-}
-
-static struct row command_row(const char *id)
+static struct of_it_row command_row(const char *id)
 {
     return sql("SELECT status, COALESCE(error_code, ''), "
                "COALESCE(resource_id, 0), command_type, kafka_offset "
@@ -226,12 +193,12 @@ static struct row command_row(const char *id)
 }
 
 /* Waits until command \p id has its commands row; returns the row. */
-static struct row wait_command(const char *id, const char *what)
+static struct of_it_row wait_command(const char *id, const char *what)
 {
     long long until = of_it_now_us() + WAIT_S * 1000000LL;
 
     while (of_it_now_us() < until) {
-        struct row r = command_row(id);
+        struct of_it_row r = command_row(id);
         if (r.n > 0)
             return r;
         usleep(50000);
@@ -239,7 +206,7 @@ static struct row wait_command(const char *id, const char *what)
     print_worker_log();
     fail_msg("the worker did not apply %s (command %s) in %d s", what, id,
              WAIT_S);
-    return (struct row){0};
+    return (struct of_it_row){0};
 }
 
 static void
@@ -271,21 +238,9 @@ static void expect_redis(const char *key, const char *field, const char *want)
              want, WAIT_S);
 }
 
-/* The value of the /metrics line starting with \p series, or -1. */
 static double metric(const char *series)
 {
-    struct of_it_resp resp;
-    double v = -1;
-
-    of_it_http(t.metrics_port, "GET", "/metrics", NULL, NULL, &resp);
-    assert_int_equal(resp.status, 200);
-    for (char *p = resp.body; p && *p;
-         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, series, strlen(series)) == 0 && p[strlen(series)] == ' ')
-            v = strtod(p + strlen(series) + 1, NULL);
-    }
-    of_it_resp_free(&resp);
-    return v;
+    return of_it_metric(t.app.metrics_port, series);
 }
 
 static double outcome_count(const char *topic, const char *outcome)
@@ -302,43 +257,23 @@ static double outcome_count(const char *topic, const char *outcome)
 
 static int setup(void **state)
 {
-    const char *vars[] = {
-        "ORDERFLOW_TOPICS_USER_COMMANDS", "ORDERFLOW_TOPICS_ORDER_COMMANDS",
-        "ORDERFLOW_TOPICS_DEAD_LETTER", "ORDERFLOW_WORKER_GROUP_ID"};
-    const char *bindir = of_it_env("ORDERFLOW_BIN_DIR");
     struct of_err err;
-    char name[160], dir[512];
     (void)state;
 
     memset(&t, 0, sizeof(t));
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        of_it_unique(name, sizeof(name), "it.worker-apply");
-        setenv(vars[i], name, 1);
-    }
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "2", 1);
     /* a worker killed by a test leaves the group after 6 s, not 45 */
     setenv("ORDERFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", bindir);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             bindir);
-    snprintf(dir, sizeof(dir), "%s/worker-apply-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", dir);
-    snprintf(t.log, sizeof(t.log), "%s/worker.log", dir);
+    of_it_app_start(&t.app, "worker-apply", 2,
+                    OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_METRICS);
+    snprintf(t.log, sizeof(t.log), "%s/worker.log", t.app.dir);
     t.avro = of_avro_new(&err);
-    t.db = of_db_open(t.cfg, &err);
-    t.redis = of_redis_new(t.cfg, &err);
+    t.db = of_db_open(t.app.cfg, &err);
+    t.redis = of_redis_new(t.app.cfg, &err);
     assert_non_null(t.avro);
     assert_non_null(t.db);
-    rd_kafka_conf_t *conf =
-        of_kafka_conf_new(t.cfg, (const char *[]){"acks", "all", NULL}, &err);
-    assert_non_null(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    t.producer = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    assert_non_null(t.producer);
-    t.metrics_port = of_it_free_port();
-    t.worker_pid = start_worker(NULL);
+    t.producer = of_it_producer(t.app.cfg, NULL, on_delivery);
+    start_worker(NULL);
     return 0;
 }
 
@@ -350,9 +285,10 @@ static int teardown(void **state)
     of_redis_destroy(t.redis);
     of_db_close(t.db);
     of_avro_destroy(t.avro);
-    of_config_destroy(t.cfg);
-    if (t.worker_pid > 0)
-        of_it_stop(t.worker_pid, SIGKILL, 5); /* only if a test failed */
+    if (t.app.worker > 0) /* only if a test failed */
+        of_it_stop(t.app.worker, SIGKILL, 5);
+    t.app.worker = 0;
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -372,13 +308,13 @@ static int64_t register_user(char *email, size_t cap)
     snprintf(cmd->avatar_url, sizeof(cmd->avatar_url),
              "https://example.com/a.png");
     send_user(cmd);
-    struct row r = wait_command(cmd->command_id, "RegisterUser");
+    struct of_it_row r = wait_command(cmd->command_id, "RegisterUser");
     assert_string_equal(r.v[0], "applied");
     return strtoll(r.v[2], NULL, 10);
 }
 
 /* Sends \p cmd's user command and returns its commands row. */
-static struct row user_outcome(struct of_user_cmd *cmd, const char *what)
+static struct of_it_row user_outcome(struct of_user_cmd *cmd, const char *what)
 {
     char id[OF_UUID_SIZE];
 
@@ -387,7 +323,8 @@ static struct row user_outcome(struct of_user_cmd *cmd, const char *what)
     return wait_command(id, what);
 }
 
-static struct row order_outcome(struct of_order_cmd *cmd, const char *what)
+static struct of_it_row order_outcome(struct of_order_cmd *cmd,
+                                      const char *what)
 {
     char id[OF_UUID_SIZE];
 
@@ -396,7 +333,7 @@ static struct row order_outcome(struct of_order_cmd *cmd, const char *what)
     return wait_command(id, what);
 }
 
-static struct row outbox_of(const char *aggtype, int64_t id)
+static struct of_it_row outbox_of(const char *aggtype, int64_t id)
 {
     char q[300], sid[24];
 
@@ -412,7 +349,7 @@ static struct row outbox_of(const char *aggtype, int64_t id)
 static void user_lifecycle_register_ban_unban(void **state)
 {
     char email[200], key[64], sid[24];
-    struct row r;
+    struct of_it_row r;
     (void)state;
 
     int64_t uid = register_user(email, sizeof(email));
@@ -470,8 +407,8 @@ static void order_lifecycle_and_redelivered_pay(void **state)
 {
     char email[200], key[80], sid[24];
     static struct of_order_cmd pay;
-    const char *topic = t.cfg->topics.order_commands;
-    struct row r;
+    const char *topic = t.app.cfg->topics.order_commands;
+    struct of_it_row r;
     (void)state;
 
     int64_t uid = register_user(email, sizeof(email));
@@ -548,6 +485,46 @@ static void order_lifecycle_and_redelivered_pay(void **state)
     assert_true(metric(series) == 0); /* caught up on that partition */
 }
 
+struct dl_want {
+    const char *key;
+    const void *value;
+    size_t len;
+    int64_t partition, offset;
+};
+
+/* The dead letter keyed w->key: checks it against the original. */
+static int dl_check(void *arg, const rd_kafka_message_t *m)
+{
+    struct dl_want *w = arg;
+    char h[256], want[32];
+
+    if (m->key_len != strlen(w->key) || memcmp(m->key, w->key, m->key_len))
+        return 0;
+    /* the value untouched, byte for byte */
+    assert_int_equal(m->len, w->len);
+    assert_memory_equal(m->payload, w->value, w->len);
+    of_kafka_header_get(m, "message-type", h, sizeof(h));
+    assert_string_equal(h, "CreateOrder"); /* copied from the original */
+    of_kafka_header_get(m, "trace-id", h, sizeof(h));
+    assert_string_equal(h, "trace-poison");
+    of_kafka_header_get(m, "content-type", h, sizeof(h));
+    assert_string_equal(h, "application/avro");
+    of_kafka_header_get(m, "original-topic", h, sizeof(h));
+    assert_string_equal(h, t.app.cfg->topics.order_commands);
+    snprintf(want, sizeof(want), "%lld", (long long)w->partition);
+    of_kafka_header_get(m, "original-partition", h, sizeof(h));
+    assert_string_equal(h, want);
+    snprintf(want, sizeof(want), "%lld", (long long)w->offset);
+    of_kafka_header_get(m, "original-offset", h, sizeof(h));
+    assert_string_equal(h, want);
+    of_kafka_header_get(m, "failed-at", h, sizeof(h));
+    assert_true(strlen(h) >= 20 && h[4] == '-' && h[10] == 'T' &&
+                h[strlen(h) - 1] == 'Z'); /* RFC 3339 UTC */
+    of_kafka_header_get(m, "error", h, sizeof(h));
+    assert_true(strlen(h) > 0); /* says why */
+    return 1;
+}
+
 /* Reads the dead-letter topic from the start until a message keyed \p key
  * comes; checks it against the original. */
 static void expect_dead_letter(const char *key,
@@ -556,69 +533,20 @@ static void expect_dead_letter(const char *key,
                                int64_t partition,
                                int64_t offset)
 {
-    char group[128], h[256], want[32];
-    struct of_err err;
-    rd_kafka_message_t *m = NULL;
+    struct dl_want w = {key, value, len, partition, offset};
 
-    of_it_unique(group, sizeof(group), "it-dlq-reader");
-    rd_kafka_conf_t *conf = of_kafka_conf_new(
-        t.cfg, (const char *[]){"group.id", group, NULL}, &err);
-    rd_kafka_t *rk = of_kafka_new(RD_KAFKA_CONSUMER, conf, &err);
-    assert_non_null(rk);
-    rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_t *parts =
-        rd_kafka_topic_partition_list_new(2);
-    for (int p = 0; p < 2; p++)
-        rd_kafka_topic_partition_list_add(parts, t.cfg->topics.dead_letter, p)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    long long until = of_it_now_us() + WAIT_S * 1000000LL;
-    while (of_it_now_us() < until) {
-        m = rd_kafka_consumer_poll(rk, 200);
-        if (m && !m->err && m->key_len == strlen(key) &&
-            memcmp(m->key, key, m->key_len) == 0)
-            break;
-        if (m)
-            rd_kafka_message_destroy(m);
-        m = NULL;
-    }
-    if (!m) {
+    if (!of_it_kafka_find(t.app.cfg, t.app.cfg->topics.dead_letter, WAIT_S,
+                          dl_check, &w)) {
         print_worker_log();
         fail_msg("no dead letter keyed %s on %s in %d s", key,
-                 t.cfg->topics.dead_letter, WAIT_S);
+                 t.app.cfg->topics.dead_letter, WAIT_S);
     }
-    /* the value untouched, byte for byte */
-    assert_int_equal(m->len, len);
-    assert_memory_equal(m->payload, value, len);
-    of_kafka_header_get(m, "message-type", h, sizeof(h));
-    assert_string_equal(h, "CreateOrder"); /* copied from the original */
-    of_kafka_header_get(m, "trace-id", h, sizeof(h));
-    assert_string_equal(h, "trace-poison");
-    of_kafka_header_get(m, "content-type", h, sizeof(h));
-    assert_string_equal(h, "application/avro");
-    of_kafka_header_get(m, "original-topic", h, sizeof(h));
-    assert_string_equal(h, t.cfg->topics.order_commands);
-    snprintf(want, sizeof(want), "%lld", (long long)partition);
-    of_kafka_header_get(m, "original-partition", h, sizeof(h));
-    assert_string_equal(h, want);
-    snprintf(want, sizeof(want), "%lld", (long long)offset);
-    of_kafka_header_get(m, "original-offset", h, sizeof(h));
-    assert_string_equal(h, want);
-    of_kafka_header_get(m, "failed-at", h, sizeof(h));
-    assert_true(strlen(h) >= 20 && h[4] == '-' && h[10] == 'T' &&
-                h[strlen(h) - 1] == 'Z'); /* RFC 3339 UTC */
-    of_kafka_header_get(m, "error", h, sizeof(h));
-    assert_true(strlen(h) > 0); /* says why */
-    rd_kafka_message_destroy(m);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
 }
 
 static void undecodable_message_is_dead_lettered_and_skipped(void **state)
 {
     static const char garbage[] = "certainly not an Avro command";
-    const char *topic = t.cfg->topics.order_commands;
+    const char *topic = t.app.cfg->topics.order_commands;
     char key[128], email[200];
     void *buf;
     size_t len;
@@ -645,7 +573,8 @@ static void undecodable_message_is_dead_lettered_and_skipped(void **state)
     produce(topic, key, buf, len, "CreateOrder", cmd->trace_id);
     free(buf);
     assert_int_equal(t.last_partition, partition);
-    struct row r = wait_command(cmd->command_id, "CreateOrder behind poison");
+    struct of_it_row r =
+        wait_command(cmd->command_id, "CreateOrder behind poison");
     assert_string_equal(r.v[0], "applied");
     assert_true(outcome_count(topic, "dead_letter") ==
                 (before < 0 ? 0 : before) + 1);
@@ -672,7 +601,7 @@ static int kill_worker_connections(void)
     if (of_db_query(t.db,
                     "SELECT ID FROM information_schema.PROCESSLIST "
                     "WHERE USER = ? AND ID <> CONNECTION_ID()",
-                    (struct of_db_param[]){OF_DB_S(t.cfg->mysql.user)}, 1,
+                    (struct of_db_param[]){OF_DB_S(t.app.cfg->mysql.user)}, 1,
                     id_cb, &n, &err) != OF_OK)
         fail_msg("processlist: %s", err.msg);
     return n;
@@ -685,7 +614,7 @@ static void transient_failures_are_retried_in_order(void **state)
 {
     char email[200], sid[24], key[80], pay_id[OF_UUID_SIZE];
     struct of_err err;
-    struct row r;
+    struct of_it_row r;
     (void)state;
 
     int64_t uid = register_user(email, sizeof(email));
@@ -701,7 +630,7 @@ static void transient_failures_are_retried_in_order(void **state)
     double redis_retries = metric("orderflow_worker_retries_total"
                                   "{reason=\"redis\"}");
 
-    struct of_db *holder = of_db_open(t.cfg, &err);
+    struct of_db *holder = of_db_open(t.app.cfg, &err);
     assert_non_null(holder);
     assert_int_equal(of_db_begin(holder, &err), OF_OK);
     assert_int_equal(of_db_query(holder,
@@ -745,8 +674,8 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
     int status = -1;
     (void)state;
 
-    assert_int_equal(of_it_stop(t.worker_pid, SIGTERM, 10), 0);
-    t.worker_pid = start_worker("after_db_commit");
+    assert_int_equal(of_it_stop(t.app.worker, SIGTERM, 10), 0);
+    t.app.worker = start_worker("after_db_commit");
     struct of_user_cmd *cmd = user_cmd(OF_REGISTER_USER, 0);
     of_it_unique(local, sizeof(local), "fault");
     snprintf(email, sizeof(email), "%s@example.com", local);
@@ -759,7 +688,7 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
     /* a fault build aborts; any other applies the command normally */
     long long until = of_it_now_us() + WAIT_S * 1000000LL;
     while (of_it_now_us() < until && status < 0) {
-        status = wait_exit(t.worker_pid, 0);
+        status = wait_exit(t.app.worker, 0);
         redis_hget(key, "status", v, sizeof(v));
         if (status < 0 && strcmp(v, "applied") == 0)
             skip(); /* OF_FAULTS is off: nothing to test here */
@@ -770,12 +699,12 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
         fail_msg("the worker did not abort at after_db_commit (status %d)",
                  status);
     }
-    t.worker_pid = 0;
-    struct row r = command_row(id);
+    t.app.worker = 0;
+    struct of_it_row r = command_row(id);
     assert_string_equal(r.v[0], "applied"); /* committed before the abort */
     expect_redis(key, "status", ""); /* ... and Redis never heard of it */
 
-    t.worker_pid = start_worker(NULL);
+    t.app.worker = start_worker(NULL);
     until = of_it_now_us() + WAIT_S * 1000000LL;
     while (of_it_now_us() < until && strcmp(v, "applied") != 0) {
         usleep(100000);
@@ -787,7 +716,8 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
     }
     snprintf(key, sizeof(key), "orderflow:user:%.24s", r.v[2]);
     expect_redis(key, "version", "1"); /* the user hash is back too */
-    assert_true(outcome_count(t.cfg->topics.user_commands, "duplicate") == 1);
+    assert_true(
+        outcome_count(t.app.cfg->topics.user_commands, "duplicate") == 1);
     r = sql("SELECT COUNT(*) FROM users WHERE email = ?", email);
     assert_string_equal(r.v[0], "1"); /* applied once */
     r = sql("SELECT COUNT(*) FROM outbox WHERE command_id = ?", id);
@@ -797,10 +727,10 @@ static void crash_after_db_commit_is_repaired_by_redelivery(void **state)
 static void sigterm_exits_0_within_10s(void **state)
 {
     (void)state;
-    if (t.worker_pid <= 0)
-        t.worker_pid = start_worker(NULL);
-    assert_int_equal(of_it_stop(t.worker_pid, SIGTERM, 10), 0);
-    t.worker_pid = 0;
+    if (t.app.worker <= 0)
+        t.app.worker = start_worker(NULL);
+    assert_int_equal(of_it_stop(t.app.worker, SIGTERM, 10), 0);
+    t.app.worker = 0;
 }
 
 int main(void)

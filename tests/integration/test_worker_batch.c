@@ -85,15 +85,12 @@ struct sent {
 };
 
 static struct {
-    struct of_config *cfg;
+    struct of_it_app app;
     struct of_avro *avro;
     rd_kafka_t *producer;
     struct of_db *db;
     struct of_redis *redis;
     char log[600];
-    char group[160];
-    int worker_pid;
-    int metrics_port;
     int dr_errors;
     struct sent sent[MAX_SENT];
     int nsent;
@@ -114,38 +111,28 @@ static struct {
 
 static void print_worker_log(void)
 {
-    char cmd[700];
-
-    snprintf(cmd, sizeof(cmd), "tail -n 60 %s >&2", t.log);
-    fprintf(stderr, "----- last lines of %s -----\n", t.log);
-    if (system(cmd) != 0)
-        fprintf(stderr, "(no log)\n");
+    of_it_log_tail(t.log, 60);
 }
 
 /* Starts a worker of consumer group \p group (NULL: the test's own). */
 static void start_worker(const char *group)
 {
-    char bin[512], port[16], genv[200];
+    char genv[256];
     char level[] = "ORDERFLOW_LOG_LEVEL=debug";
     char *envp[] = {level, genv, NULL};
 
-    snprintf(bin, sizeof(bin), "%s/orderflow-worker",
-             of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(port, sizeof(port), "%d", t.metrics_port);
     snprintf(genv, sizeof(genv), "ORDERFLOW_WORKER_GROUP_ID=%s",
-             group ? group : t.group);
-    char *argv[] = {bin,        "--config",       "/dev/null", "--role",
-                    "commands", "--metrics-port", port,        NULL};
+             group ? group : t.app.group);
     of_it_sh("echo '===== worker start (group %s) =====' >> %s",
-             group ? group : t.group, t.log);
-    t.worker_pid = of_it_spawn(argv, envp, t.log);
+             group ? group : t.app.group, t.log);
+    of_it_app_start_worker(&t.app, envp);
 }
 
 static void stop_worker(void)
 {
-    int status = of_it_stop(t.worker_pid, SIGTERM, 15);
+    int status = of_it_stop(t.app.worker, SIGTERM, 15);
 
-    t.worker_pid = 0;
+    t.app.worker = 0;
     if (status != 0) {
         print_worker_log();
         fail_msg("the worker exited with status %d on SIGTERM", status);
@@ -183,7 +170,7 @@ static void produce(const char *topic,
                           RD_KAFKA_V_HEADERS(of_kafka_headers_new(type, trace)),
                           RD_KAFKA_V_OPAQUE(offset), RD_KAFKA_V_END);
     assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
-    if (strcmp(topic, t.cfg->topics.user_commands) == 0)
+    if (strcmp(topic, t.app.cfg->topics.user_commands) == 0)
         t.n_user_msgs++;
     else
         t.n_order_msgs++;
@@ -244,7 +231,7 @@ static void send_user_cmd(const struct of_user_cmd *cmd, struct sent *s)
         snprintf(key, sizeof(key), "%s", cmd->email);
     else
         snprintf(key, sizeof(key), "%lld", (long long)cmd->user_id);
-    produce(t.cfg->topics.user_commands, key, buf, len,
+    produce(t.app.cfg->topics.user_commands, key, buf, len,
             of_avro_user_cmd_type_name(cmd->type), cmd->trace_id,
             s ? &s->offset : NULL);
     free(buf);
@@ -262,7 +249,7 @@ static void send_order_cmd(const struct of_order_cmd *cmd, struct sent *s)
     snprintf(key, sizeof(key), "%lld",
              (long long)(cmd->type == OF_CREATE_ORDER ? cmd->user_id
                                                       : cmd->order_id));
-    produce(t.cfg->topics.order_commands, key, buf, len,
+    produce(t.app.cfg->topics.order_commands, key, buf, len,
             of_avro_order_cmd_type_name(cmd->type), cmd->trace_id,
             s ? &s->offset : NULL);
     free(buf);
@@ -363,29 +350,10 @@ static struct sent *send_transition(const char *phase, int type, int64_t oid)
 
 /* ---- reading MySQL, Redis, /metrics ---- */
 
-struct row {
-    int n;
-    char v[8][256];
-};
-
-static int row_cb(void *arg, int ncols, char **vals, const unsigned long *l)
+static struct of_it_row sqlp(const char *q, const struct of_db_param *p,
+                                   int np)
 {
-    struct row *r = arg;
-    (void)l;
-    for (int i = 0; i < ncols && i < 8 && r->n == 0; i++)
-        snprintf(r->v[i], sizeof(r->v[i]), "%s", vals[i] ? vals[i] : "NULL");
-    r->n++;
-    return 0;
-}
-
-static struct row sqlp(const char *q, const struct of_db_param *p, int np)
-{
-    struct row r = {0};
-    struct of_err err;
-
-    if (of_db_query(t.db, q, p, np, row_cb, &r, &err) != OF_OK)
-        fail_msg("%s: %s", q, err.msg);
-    return r;
+    return of_it_query(t.db, q, p, np);
 }
 
 #define NPARAMS(...)                                                           \
@@ -461,21 +429,9 @@ static void redis_do(int argc, const char **argv)
     freeReplyObject(r);
 }
 
-/* The value of the /metrics line starting with \p series, or -1. */
 static double metric(const char *series)
 {
-    struct of_it_resp resp;
-    double v = -1;
-
-    of_it_http(t.metrics_port, "GET", "/metrics", NULL, NULL, &resp);
-    assert_int_equal(resp.status, 200);
-    for (char *p = resp.body; p && *p;
-         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, series, strlen(series)) == 0 && p[strlen(series)] == ' ')
-            v = strtod(p + strlen(series) + 1, NULL);
-    }
-    of_it_resp_free(&resp);
-    return v;
+    return of_it_metric(t.app.metrics_port, series);
 }
 
 /* orderflow_worker_commands_total of this worker process; 0 if absent. */
@@ -508,8 +464,8 @@ static void wait_rows(int from, int to, const char *what)
             i++; /* dead-lettered: it never gets a row */
             continue;
         }
-        struct row r = SQL("SELECT 1 FROM commands WHERE command_id = ?",
-                           OF_DB_S(t.sent[i].id));
+        struct of_it_row r = SQL("SELECT 1 FROM commands WHERE command_id = ?",
+                                 OF_DB_S(t.sent[i].id));
         if (r.n > 0) {
             i++;
             continue;
@@ -559,9 +515,10 @@ static void expect_redis_order(int64_t oid)
     snprintf(key, sizeof(key), "orderflow:order:%lld", (long long)oid);
     snprintf(sid, sizeof(sid), "%lld", (long long)oid);
     for (;;) {
-        struct row r = SQL("SELECT order_status, total_amount, version, "
-                           "user_id, order_type FROM orders WHERE order_id = ?",
-                           OF_DB_I(oid));
+        struct of_it_row r =
+            SQL("SELECT order_status, total_amount, version, "
+                "user_id, order_type FROM orders WHERE order_id = ?",
+                OF_DB_I(oid));
         assert_int_equal(r.n, 1);
         redis_hmget(key, f, 5, v);
         int same = 1;
@@ -580,7 +537,7 @@ static void expect_redis_order(int64_t oid)
 
 /* The commands row of \p s: status, error code, resource id, type,
  * topic, completed_at. */
-static struct row command_row(const struct sent *s)
+static struct of_it_row command_row(const struct sent *s)
 {
     return SQL("SELECT status, COALESCE(error_code, ''), "
                "COALESCE(resource_id, 0), command_type, kafka_topic, "
@@ -591,7 +548,7 @@ static struct row command_row(const struct sent *s)
 
 /* "VERSION:TYPE,..." of an aggregate's outbox rows in outbox id order
  * (the relay's publishing order), and their count. */
-static struct row outbox_of(const char *aggtype, int64_t id)
+static struct of_it_row outbox_of(const char *aggtype, int64_t id)
 {
     char sid[24];
 
@@ -609,9 +566,9 @@ static struct row outbox_of(const char *aggtype, int64_t id)
  * outbox row OrderCreated v1 carrying its command id; a rejected command
  * no outbox row; Redis its outcome. @returns the row.
  */
-static struct row check_sent(const struct sent *s, int any_state)
+static struct of_it_row check_sent(const struct sent *s, int any_state)
 {
-    struct row r = command_row(s);
+    struct of_it_row r = command_row(s);
     char amount[32];
 
     if (strcmp(s->want_status, "dead") == 0) {
@@ -643,15 +600,15 @@ static struct row check_sent(const struct sent *s, int any_state)
     assert_string_equal(r.v[3], s->is_user
                                     ? of_avro_user_cmd_type_name(s->type)
                                     : of_avro_order_cmd_type_name(s->type));
-    assert_string_equal(r.v[4], s->is_user ? t.cfg->topics.user_commands
-                                           : t.cfg->topics.order_commands);
+    assert_string_equal(r.v[4], s->is_user ? t.app.cfg->topics.user_commands
+                                           : t.app.cfg->topics.order_commands);
     assert_int_equal(num(r.v[6]), s->offset); /* this delivery's, the first */
-    struct row ob = SQL("SELECT COUNT(*), COALESCE(MIN(type), ''), "
-                        "COALESCE(MIN(version), 0), "
-                        "COALESCE(MIN(aggregateid), ''), "
-                        "COALESCE(MIN(aggregatetype), '') "
-                        "FROM outbox WHERE command_id = ?",
-                        OF_DB_S(s->id));
+    struct of_it_row ob = SQL("SELECT COUNT(*), COALESCE(MIN(type), ''), "
+                              "COALESCE(MIN(version), 0), "
+                              "COALESCE(MIN(aggregateid), ''), "
+                              "COALESCE(MIN(aggregatetype), '') "
+                              "FROM outbox WHERE command_id = ?",
+                              OF_DB_S(s->id));
     if (strcmp(r.v[0], "rejected") == 0) {
         assert_string_equal(ob.v[0], "0"); /* a rejection has no event */
         if (!s->is_user && s->type == OF_CREATE_ORDER)
@@ -661,10 +618,10 @@ static struct row check_sent(const struct sent *s, int any_state)
         assert_true(oid > 0);
         snprintf(amount, sizeof(amount), "%lld.%02lld",
                  (long long)(s->amount / 100), (long long)(s->amount % 100));
-        struct row o = SQL("SELECT user_id, order_type, order_status, "
-                           "total_amount, version FROM orders "
-                           "WHERE order_id = ?",
-                           OF_DB_I(oid));
+        struct of_it_row o = SQL("SELECT user_id, order_type, order_status, "
+                                 "total_amount, version FROM orders "
+                                 "WHERE order_id = ?",
+                                 OF_DB_I(oid));
         if (o.n != 1 || num(o.v[0]) != s->user_id ||
             strcmp(o.v[1], of_avro_order_type_name(s->otype)) != 0 ||
             strcmp(o.v[3], amount) != 0 ||
@@ -699,7 +656,7 @@ static int check_all_orders(void)
     for (int i = 0; i < ids.n; i++) {
         char sid[24];
         snprintf(sid, sizeof(sid), "%lld", (long long)ids.v[i]);
-        struct row r =
+        struct of_it_row r =
             SQL("SELECT COUNT(*), MIN(x.version), MAX(x.version), "
                 "SUM(x.type = 'OrderCreated' AND x.version = 1 AND "
                 "c.command_type = 'CreateOrder' AND c.resource_id = o.order_id), "
@@ -724,8 +681,9 @@ static int check_all_orders(void)
                  (long long)users[u]);
         redisReply *z = of_redis_command(t.redis, 2, argv, NULL, &err);
         assert_non_null(z);
-        struct row n = SQL("SELECT COUNT(*) FROM orders WHERE user_id = ?",
-                           OF_DB_I(users[u]));
+        struct of_it_row n =
+            SQL("SELECT COUNT(*) FROM orders WHERE user_id = ?",
+                OF_DB_I(users[u]));
         assert_int_equal(z->integer, num(n.v[0]));
         freeReplyObject(z);
     }
@@ -741,12 +699,13 @@ static void transactions(const char *phase, long long *n, long long *largest)
     char like[32];
 
     snprintf(like, sizeof(like), "%s-%%", phase);
-    struct row r = SQL("SELECT COUNT(*), COALESCE(MAX(k), 0), "
-                       "COALESCE(SUM(k), 0) FROM (SELECT COUNT(*) k "
-                       "FROM commands WHERE kafka_topic IN (?, ?) AND "
-                       "trace_id LIKE ? GROUP BY completed_at) g",
-                       OF_DB_S(t.cfg->topics.user_commands),
-                       OF_DB_S(t.cfg->topics.order_commands), OF_DB_S(like));
+    struct of_it_row r = SQL("SELECT COUNT(*), COALESCE(MAX(k), 0), "
+                             "COALESCE(SUM(k), 0) FROM (SELECT COUNT(*) k "
+                             "FROM commands WHERE kafka_topic IN (?, ?) AND "
+                             "trace_id LIKE ? GROUP BY completed_at) g",
+                             OF_DB_S(t.app.cfg->topics.user_commands),
+                             OF_DB_S(t.app.cfg->topics.order_commands),
+                             OF_DB_S(like));
     *n = num(r.v[0]);
     *largest = num(r.v[1]);
     fprintf(stderr, "# phase %s: %s commands in %s transactions, the largest "
@@ -758,48 +717,26 @@ static void transactions(const char *phase, long long *n, long long *largest)
 
 static int setup(void **state)
 {
-    const char *vars[] = {
-        "ORDERFLOW_TOPICS_USER_COMMANDS", "ORDERFLOW_TOPICS_ORDER_COMMANDS",
-        "ORDERFLOW_TOPICS_DEAD_LETTER", "ORDERFLOW_WORKER_GROUP_ID"};
-    const char *bindir = of_it_env("ORDERFLOW_BIN_DIR");
     struct of_err err;
-    char name[160], dir[512];
     (void)state;
 
     memset(&t, 0, sizeof(t));
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        of_it_unique(name, sizeof(name), "it.worker-batch");
-        setenv(vars[i], name, 1);
-    }
-    snprintf(t.group, sizeof(t.group), "%s",
-             getenv("ORDERFLOW_WORKER_GROUP_ID"));
-    /* more partitions, more interleaving of keys in a poll round */
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
     setenv("ORDERFLOW_KAFKA_SESSION_TIMEOUT_MS", "6000", 1);
-    t.cfg = of_it_config(NULL);
-    of_it_sh("%s/orderflowctl --config /dev/null migrate >/dev/null", bindir);
-    of_it_sh("%s/orderflowctl --config /dev/null topics create >/dev/null",
-             bindir);
-    snprintf(dir, sizeof(dir), "%s/worker-batch-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), (int)getpid());
-    of_it_sh("mkdir -p %s", dir);
-    snprintf(t.log, sizeof(t.log), "%s/worker.log", dir);
+    /* more partitions, more interleaving of keys in a poll round */
+    of_it_app_start(&t.app, "worker-batch", 3,
+                    OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS |
+                        OF_IT_APP_METRICS);
+    snprintf(t.log, sizeof(t.log), "%s/worker.log", t.app.dir);
     t.avro = of_avro_new(&err);
-    t.db = of_db_open(t.cfg, &err);
-    t.redis = of_redis_new(t.cfg, &err);
+    t.db = of_db_open(t.app.cfg, &err);
+    t.redis = of_redis_new(t.app.cfg, &err);
     assert_non_null(t.avro);
     assert_non_null(t.db);
     assert_non_null(t.redis);
     /* idempotence: a retried produce can neither reorder nor repeat */
-    rd_kafka_conf_t *conf = of_kafka_conf_new(
-        t.cfg,
-        (const char *[]){"acks", "all", "enable.idempotence", "true", NULL},
-        &err);
-    assert_non_null(conf);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    t.producer = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
-    assert_non_null(t.producer);
-    t.metrics_port = of_it_free_port();
+    t.producer = of_it_producer(
+        t.app.cfg, (const char *[]){"enable.idempotence", "true", NULL},
+        on_delivery);
     start_worker(NULL);
     return 0;
 }
@@ -812,9 +749,10 @@ static int teardown(void **state)
     of_redis_destroy(t.redis);
     of_db_close(t.db);
     of_avro_destroy(t.avro);
-    of_config_destroy(t.cfg);
-    if (t.worker_pid > 0)
-        of_it_stop(t.worker_pid, SIGKILL, 5); /* only if a test failed */
+    if (t.app.worker > 0) /* only if a test failed */
+        of_it_stop(t.app.worker, SIGKILL, 5);
+    t.app.worker = 0;
+    of_it_app_stop(&t.app);
     return 0;
 }
 
@@ -822,7 +760,7 @@ static int teardown(void **state)
 
 static int64_t resource_of(int i)
 {
-    struct row r = command_row(&t.sent[i]);
+    struct of_it_row r = command_row(&t.sent[i]);
 
     assert_int_equal(r.n, 1);
     assert_string_equal(r.v[0], "applied");
@@ -838,9 +776,9 @@ static long long orders_of(int64_t uid)
 static void expect_order(int64_t oid, const char *status, const char *version,
                          const char *events)
 {
-    struct row r = SQL("SELECT order_status, version FROM orders "
-                       "WHERE order_id = ?",
-                       OF_DB_I(oid));
+    struct of_it_row r = SQL("SELECT order_status, version FROM orders "
+                             "WHERE order_id = ?",
+                             OF_DB_I(oid));
 
     assert_int_equal(r.n, 1);
     if (strcmp(r.v[0], status) != 0 || strcmp(r.v[1], version) != 0)
@@ -859,17 +797,18 @@ static void expect_event_of(int64_t oid, int v, const struct sent *s)
     char sid[24];
 
     snprintf(sid, sizeof(sid), "%lld", (long long)oid);
-    struct row r = SQL("SELECT command_id FROM outbox WHERE aggregatetype = "
-                       "'order' AND aggregateid = ? AND version = ?",
-                       OF_DB_S(sid), OF_DB_I(v));
+    struct of_it_row r =
+        SQL("SELECT command_id FROM outbox WHERE aggregatetype = "
+            "'order' AND aggregateid = ? AND version = ?",
+            OF_DB_S(sid), OF_DB_I(v));
     assert_int_equal(r.n, 1);
     assert_string_equal(r.v[0], s->id);
 }
 
 static void mixed_stream_is_applied_as_one_by_one(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
-    const char *ut = t.cfg->topics.user_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
+    const char *ut = t.app.cfg->topics.user_commands;
     char local[128], email[200], key[80];
     int b_creates[8], nb = 0, unban, c_creates[3];
     (void)state;
@@ -976,10 +915,10 @@ static void mixed_stream_is_applied_as_one_by_one(void **state)
         check_sent(&t.sent[i], 0);
     /* B's creates: user_banned up to the unban in the worker's order,
      * applied after it; the unban's commit time lies in between */
-    struct row u = command_row(&t.sent[unban]);
+    struct of_it_row u = command_row(&t.sent[unban]);
     int b_applied = 0;
     for (int i = 0; i < nb; i++) {
-        struct row r = command_row(&t.sent[b_creates[i]]);
+        struct of_it_row r = command_row(&t.sent[b_creates[i]]);
         if (strcmp(r.v[0], "applied") == 0) {
             b_applied++;
             assert_true(strcmp(r.v[5], u.v[5]) >= 0);
@@ -996,10 +935,10 @@ static void mixed_stream_is_applied_as_one_by_one(void **state)
     /* C's: user_not_found before C's registration, applied after */
     t.c = resource_of(c_sent);
     assert_int_equal(t.c, c_id); /* they were C's */
-    struct row cr = command_row(c);
+    struct of_it_row cr = command_row(c);
     int c_applied = 0;
     for (int i = 0; i < 3; i++) {
-        struct row r = command_row(&t.sent[c_creates[i]]);
+        struct of_it_row r = command_row(&t.sent[c_creates[i]]);
         if (strcmp(r.v[0], "applied") == 0) {
             c_applied++;
             assert_true(strcmp(r.v[5], cr.v[5]) >= 0);
@@ -1020,11 +959,12 @@ static void mixed_stream_is_applied_as_one_by_one(void **state)
     assert_int_equal(orders_of(t.a[2]), N_CREATES / 3);
     assert_int_equal(orders_of(t.b), b_applied);
     /* the applied creates made distinct orders */
-    struct row d = SQL("SELECT COUNT(*), COUNT(DISTINCT resource_id) FROM "
-                       "commands WHERE kafka_topic = ? AND command_type = "
-                       "'CreateOrder' AND status = 'applied' AND "
-                       "trace_id LIKE 's1-%'",
-                       OF_DB_S(ot));
+    struct of_it_row d =
+        SQL("SELECT COUNT(*), COUNT(DISTINCT resource_id) FROM "
+            "commands WHERE kafka_topic = ? AND command_type = "
+            "'CreateOrder' AND status = 'applied' AND "
+            "trace_id LIKE 's1-%'",
+            OF_DB_S(ot));
     assert_int_equal(num(d.v[0]), N_CREATES + b_applied + c_applied);
     assert_int_equal(num(d.v[1]), N_CREATES + b_applied + c_applied);
     /* the transitions between the creates */
@@ -1032,8 +972,9 @@ static void mixed_stream_is_applied_as_one_by_one(void **state)
                  "1:OrderCreated,2:OrderPaid,3:OrderRefunded");
     expect_order(t.p2, "cancelled", "2", "1:OrderCreated,2:OrderCancelled");
     /* the users */
-    struct row r = SQL("SELECT version, is_banned FROM users WHERE user_id = ?",
-                       OF_DB_I(t.b));
+    struct of_it_row r =
+        SQL("SELECT version, is_banned FROM users WHERE user_id = ?",
+            OF_DB_I(t.b));
     assert_string_equal(r.v[0], "3");
     assert_string_equal(r.v[1], "0");
     r = outbox_of("user", t.b);
@@ -1094,7 +1035,7 @@ static void pending_orders(int64_t uid, int n, int64_t *out)
 
 static void transitions_inside_one_stream(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
     int64_t o[4];
     (void)state;
 
@@ -1147,8 +1088,8 @@ static void transitions_inside_one_stream(void **state)
  * what MySQL holds now. */
 static void redeliveries_join_a_committed_batch(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
-    const char *ut = t.cfg->topics.user_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
+    const char *ut = t.app.cfg->topics.user_commands;
     char key[80], key2[80];
     (void)state;
 
@@ -1200,7 +1141,7 @@ static void redeliveries_join_a_committed_batch(void **state)
 
 static void duplicate_in_stream_is_applied_once(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
     static struct of_order_cmd d1;
     (void)state;
 
@@ -1248,7 +1189,7 @@ static void duplicate_in_stream_is_applied_once(void **state)
  * dead-lettered behind it, and the other keys' commands are applied. */
 static void refused_value_in_a_batch_is_dead_lettered_alone(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
     char actor[120], pkey[24];
     int64_t w;
     (void)state;
@@ -1292,9 +1233,10 @@ static void refused_value_in_a_batch_is_dead_lettered_alone(void **state)
         assert_int_equal(orders_of(t.a[u]), a[u] + 1);
     expect_order(w, "paid", "2", "1:OrderCreated,2:OrderPaid");
     snprintf(pkey, sizeof(pkey), "%lld", (long long)t.p);
-    struct row r = SQL("SELECT parked_offset FROM parked_keys WHERE topic = ? "
-                       "AND msg_key = ?",
-                       OF_DB_S(ot), OF_DB_S(pkey));
+    struct of_it_row r =
+        SQL("SELECT parked_offset FROM parked_keys WHERE topic = ? "
+            "AND msg_key = ?",
+            OF_DB_S(ot), OF_DB_S(pkey));
     assert_int_equal(r.n, 1);
     assert_int_equal(num(r.v[0]), poison->offset); /* parked by the poison */
     assert_true(fallbacks() >= 1); /* its batch, whatever else was in it */
@@ -1342,8 +1284,8 @@ static void redis_paused_under_a_batch_catches_up(void **state)
 
 static long long count_of(const char *q)
 {
-    return num(SQL(q, OF_DB_S(t.cfg->topics.user_commands),
-                   OF_DB_S(t.cfg->topics.order_commands))
+    return num(SQL(q, OF_DB_S(t.app.cfg->topics.user_commands),
+                   OF_DB_S(t.app.cfg->topics.order_commands))
                    .v[0]);
 }
 
@@ -1356,7 +1298,7 @@ static const char *const fp_names[8] = {
 /* What MySQL holds: the count or largest id of each table (anything
  * written anywhere), and checksums of the rows of our commands, their
  * outbox rows, our orders and users (anything of ours changed). */
-static struct row fingerprint(void)
+static struct of_it_row fingerprint(void)
 {
     return SQL(
         "SELECT (SELECT COUNT(*) FROM commands), "
@@ -1376,10 +1318,10 @@ static struct row fingerprint(void)
         "(SELECT BIT_XOR(CRC32(CONCAT_WS('|', user_id, email, is_banned, "
         "version, updated_at))) FROM users WHERE user_id IN "
         "(?, ?, ?, ?, ?, ?))",
-        OF_DB_S(t.cfg->topics.user_commands),
-        OF_DB_S(t.cfg->topics.order_commands),
-        OF_DB_S(t.cfg->topics.user_commands),
-        OF_DB_S(t.cfg->topics.order_commands), OF_DB_I(t.a[0]),
+        OF_DB_S(t.app.cfg->topics.user_commands),
+        OF_DB_S(t.app.cfg->topics.order_commands),
+        OF_DB_S(t.app.cfg->topics.user_commands),
+        OF_DB_S(t.app.cfg->topics.order_commands), OF_DB_I(t.a[0]),
         OF_DB_I(t.a[1]), OF_DB_I(t.a[2]), OF_DB_I(t.b), OF_DB_I(t.c),
         OF_DB_I(t.p), OF_DB_I(t.a[0]), OF_DB_I(t.a[1]), OF_DB_I(t.a[2]),
         OF_DB_I(t.b), OF_DB_I(t.c), OF_DB_I(t.p));
@@ -1387,8 +1329,8 @@ static struct row fingerprint(void)
 
 static void replay_by_a_fresh_group_writes_nothing(void **state)
 {
-    const char *ot = t.cfg->topics.order_commands;
-    const char *ut = t.cfg->topics.user_commands;
+    const char *ot = t.app.cfg->topics.order_commands;
+    const char *ut = t.app.cfg->topics.user_commands;
     char group[160], key[80], key2[80], key3[80], key4[80];
     (void)state;
 
@@ -1416,7 +1358,7 @@ static void replay_by_a_fresh_group_writes_nothing(void **state)
                            "'CreateOrder' WHERE c.kafka_topic IN (?, ?)";
     long long cmds = count_of(q_cmds), outbox = count_of(q_outbox),
               orders = count_of(q_orders);
-    struct row before = fingerprint();
+    struct of_it_row before = fingerprint();
     assert_int_equal(cmds, t.nsent - t.ndead);
 
     of_it_unique(group, sizeof(group), "it.worker-batch-replay");
@@ -1448,7 +1390,7 @@ static void replay_by_a_fresh_group_writes_nothing(void **state)
     assert_int_equal(count_of(q_cmds), cmds);
     assert_int_equal(count_of(q_outbox), outbox);
     assert_int_equal(count_of(q_orders), orders);
-    struct row after = fingerprint();
+    struct of_it_row after = fingerprint();
     for (int i = 0; i < 8; i++) {
         if (strcmp(after.v[i], before.v[i]) != 0)
             fail_msg("replay changed MySQL: %s was %s, is %s", fp_names[i],
@@ -1465,7 +1407,7 @@ static void replay_by_a_fresh_group_writes_nothing(void **state)
 static void sigterm_exits_0(void **state)
 {
     (void)state;
-    if (t.worker_pid <= 0)
+    if (t.app.worker <= 0)
         start_worker(NULL);
     stop_worker();
 }

@@ -25,6 +25,8 @@
 #include <jansson.h>
 #include <mysql.h>
 
+#include "of_avro.h"
+#include "of_db.h"
 #include "of_jwt.h"
 #include "of_kafka.h"
 
@@ -497,6 +499,16 @@ void of_it_wait_http(int port, int timeout_s)
              timeout_s);
 }
 
+void of_it_log_tail(const char *path, int lines)
+{
+    char cmd[1200];
+
+    snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
+    fprintf(stderr, "----- last lines of %s -----\n", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "(no log)\n");
+}
+
 void of_it_sh(const char *fmt, ...)
 {
     char cmd[4096];
@@ -631,4 +643,253 @@ void of_it_bearer(const struct of_jwt *jwt, int64_t sub, int role, char *out,
         fail_msg("could not sign a token: %s", err.msg);
     snprintf(out, cap, "Authorization: Bearer %s", tok);
     free(tok);
+}
+
+/* ---- of_it_app ---- */
+
+void of_it_app_start(struct of_it_app *app, const char *prefix, int partitions,
+                     unsigned flags)
+{
+    static const char *const topics[][2] = {
+        {"ORDERFLOW_TOPICS_USER_COMMANDS", "user-commands"},
+        {"ORDERFLOW_TOPICS_ORDER_COMMANDS", "order-commands"},
+        {"ORDERFLOW_TOPICS_USER_EVENTS", "user-events"},
+        {"ORDERFLOW_TOPICS_ORDER_EVENTS", "order-events"},
+        {"ORDERFLOW_TOPICS_DEAD_LETTER", "dead-letter"},
+    };
+    size_t ntopics = flags & OF_IT_APP_ALL_TOPICS ? 5 : 2;
+    char name[128], v[200];
+    struct of_err err;
+
+    memset(app, 0, sizeof(*app));
+    snprintf(app->bin, sizeof(app->bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
+    snprintf(app->dir, sizeof(app->dir), "%s/%s-%d",
+             of_it_env("ORDERFLOW_TEST_STACK_DIR"), prefix, (int)getpid());
+    of_it_sh("mkdir -p '%s'", app->dir);
+    /* topics and group of our own, so no other test sees our commands */
+    for (size_t i = 0; i < ntopics; i++) {
+        snprintf(name, sizeof(name), "%s.%s", prefix, topics[i][1]);
+        of_it_unique(v, sizeof(v), name);
+        setenv(topics[i][0], v, 1);
+    }
+    snprintf(name, sizeof(name), "%s-group", prefix);
+    of_it_unique(app->group, sizeof(app->group), name);
+    setenv("ORDERFLOW_WORKER_GROUP_ID", app->group, 1);
+    snprintf(v, sizeof(v), "%d", partitions);
+    setenv("ORDERFLOW_TOPICS_PARTITIONS", v, 1);
+    if (!(flags & OF_IT_APP_RATE_LIMIT))
+        setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
+    app->port = of_it_free_port();
+    snprintf(v, sizeof(v), "%d", app->port);
+    setenv("ORDERFLOW_API_PORT", v, 1);
+    /* a port just closed may be picked again: not the API's */
+    while ((flags & OF_IT_APP_METRICS) &&
+           (!app->metrics_port || app->metrics_port == app->port))
+        app->metrics_port = of_it_free_port();
+    app->cfg = of_it_config(NULL);
+    of_it_sh("'%s/orderflowctl' --config /dev/null migrate >/dev/null && "
+             "'%s/orderflowctl' --config /dev/null topics create >/dev/null",
+             app->bin, app->bin);
+    app->jwt = of_jwt_new(app->cfg, 1, &err);
+    if (!app->jwt)
+        fail_msg("jwt: %s", err.msg);
+    of_it_bearer(app->jwt, 1, OF_ROLE_ADMIN, app->admin, sizeof(app->admin));
+    if (flags & OF_IT_APP_WORKER)
+        of_it_app_start_worker(app, NULL);
+    if (flags & OF_IT_APP_OUTBOX) {
+        char exe[512], log[512];
+        snprintf(exe, sizeof(exe), "%s/orderflow-worker", app->bin);
+        snprintf(log, sizeof(log), "%s/outbox.log", app->dir);
+        char *argv[] = {exe,      "--config",       "/dev/null", "--role",
+                        "outbox", "--metrics-port", "0",         NULL};
+        app->outbox = of_it_spawn(argv, NULL, log);
+    }
+    if (!(flags & OF_IT_APP_NO_API)) {
+        char exe[512], log[512];
+        snprintf(exe, sizeof(exe), "%s/orderflow-api", app->bin);
+        snprintf(log, sizeof(log), "%s/api.log", app->dir);
+        char *argv[] = {exe, "--config", "/dev/null", NULL};
+        app->api = of_it_spawn(argv, NULL, log);
+        of_it_wait_http(app->port, 20);
+    }
+}
+
+int of_it_app_start_worker(struct of_it_app *app, char *const *env)
+{
+    char exe[512], log[512], port[16];
+
+    snprintf(exe, sizeof(exe), "%s/orderflow-worker", app->bin);
+    snprintf(log, sizeof(log), "%s/worker.log", app->dir);
+    snprintf(port, sizeof(port), "%d", app->metrics_port);
+    char *argv[] = {exe,        "--config",       "/dev/null", "--role",
+                    "commands", "--metrics-port", port,        NULL};
+    app->worker = of_it_spawn(argv, env, log);
+    return app->worker;
+}
+
+void of_it_app_stop(struct of_it_app *app)
+{
+    int *pids[] = {&app->api, &app->worker, &app->outbox};
+
+    for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+        int pid = *pids[i];
+        if (!pid)
+            continue;
+        *pids[i] = 0;
+        assert_int_equal(of_it_stop(pid, SIGTERM, 15), 0);
+    }
+    of_jwt_destroy(app->jwt);
+    of_config_destroy(app->cfg);
+    app->jwt = NULL;
+    app->cfg = NULL;
+}
+
+double of_it_metric(int port, const char *series)
+{
+    struct of_it_resp resp;
+    size_t n = strlen(series);
+    double v = -1;
+
+    of_it_http(port, "GET", "/metrics", NULL, NULL, &resp);
+    assert_int_equal(resp.status, 200);
+    for (char *p = resp.body; p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            v = strtod(p + n + 1, NULL);
+    }
+    of_it_resp_free(&resp);
+    return v;
+}
+
+int of_it_kafka_find(const struct of_config *cfg, const char *topic,
+                     int timeout_s,
+                     int (*match)(void *arg, const rd_kafka_message_t *m),
+                     void *arg)
+{
+    char group[160];
+    struct of_err err;
+    const struct rd_kafka_metadata *md = NULL;
+    int found = 0;
+
+    of_it_unique(group, sizeof(group), "it-reader");
+    rd_kafka_conf_t *conf = of_kafka_conf_new(
+        cfg, (const char *[]){"group.id", group, NULL}, &err);
+    rd_kafka_t *rk = conf ? of_kafka_new(RD_KAFKA_CONSUMER, conf, &err) : NULL;
+    if (!rk)
+        fail_msg("consumer of %s: %s", topic, err.msg);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != 0)
+        fail_msg("no metadata for %s", topic);
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    long long until = of_it_now_us() + timeout_s * 1000000LL;
+    while (!found && of_it_now_us() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (!m->err)
+            found = match(arg, m) != 0;
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return found;
+}
+
+void *of_it_pay_order(struct of_avro *avro, long long order_id,
+                      const char *trace, char cid[OF_UUID_STR], size_t *len)
+{
+    struct of_order_cmd *cmd = calloc(1, sizeof(*cmd));
+    struct of_err err;
+    void *out = NULL;
+
+    assert_non_null(cmd);
+    of_uuid_v4(cmd->command_id);
+    memcpy(cid, cmd->command_id, OF_UUID_STR);
+    cmd->issued_at = (int64_t)time(NULL) * 1000000;
+    snprintf(cmd->actor.id, sizeof(cmd->actor.id), "apikey:it");
+    cmd->actor.role = OF_ROLE_ADMIN;
+    snprintf(cmd->trace_id, sizeof(cmd->trace_id), "%s", trace);
+    cmd->type = OF_PAY_ORDER;
+    cmd->order_id = order_id;
+    assert_int_equal(of_avro_encode_order_cmd(avro, cmd, &out, len, &err),
+                     OF_OK);
+    free(cmd);
+    return out;
+}
+
+static int count_cb(void *arg, int n, char **v, const unsigned long *l)
+{
+    (void)n;
+    (void)l;
+    *(long long *)arg = v[0] ? strtoll(v[0], NULL, 10) : -1;
+    return 1;
+}
+
+long long of_it_count(struct of_db *db, const char *sql,
+                      const struct of_db_param *p, int np)
+{
+    struct of_err err;
+    long long n = -1;
+
+    if (of_db_query(db, sql, p, np, count_cb, &n, &err) != OF_OK)
+        fail_msg("%s: %s", sql, err.msg);
+    return n;
+}
+
+static int row_cb(void *arg, int ncols, char **vals, const unsigned long *l)
+{
+    struct of_it_row *r = arg;
+
+    (void)l;
+    for (int i = 0; i < ncols && i < 8 && r->n == 0; i++)
+        snprintf(r->v[i], sizeof(r->v[i]), "%s", vals[i] ? vals[i] : "NULL");
+    r->n++;
+    return 0;
+}
+
+struct of_it_row of_it_query(struct of_db *db, const char *sql,
+                             const struct of_db_param *p, int np)
+{
+    struct of_it_row r = {0};
+    struct of_err err;
+
+    if (of_db_query(db, sql, p, np, row_cb, &r, &err) != OF_OK)
+        fail_msg("%s: %s", sql, err.msg);
+    return r;
+}
+
+rd_kafka_t *of_it_producer(const struct of_config *cfg,
+                           const char *const *extra,
+                           void (*on_delivery)(rd_kafka_t *rk,
+                                               const rd_kafka_message_t *m,
+                                               void *opaque))
+{
+    const char *kv[32] = {"acks", "all"};
+    struct of_err err;
+    size_t n = 2;
+    rd_kafka_t *rk = NULL;
+
+    for (; extra && *extra && n + 2 < sizeof(kv) / sizeof(kv[0]); extra += 2) {
+        kv[n++] = extra[0];
+        kv[n++] = extra[1];
+    }
+    kv[n] = NULL;
+    rd_kafka_conf_t *conf = of_kafka_conf_new(cfg, kv, &err);
+    if (conf && on_delivery)
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (conf)
+        rk = of_kafka_new(RD_KAFKA_PRODUCER, conf, &err);
+    if (!rk)
+        fail_msg("producer: %s", err.msg);
+    return rk;
 }

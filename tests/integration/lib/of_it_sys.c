@@ -23,35 +23,13 @@ static const char *const proc_names[] = {"api", "worker", "outbox"};
 void of_it_sys_init(struct of_it_sys *s, const char *name,
                     const char *const *extra_env)
 {
-    char v[200];
-    struct of_err err;
+    struct of_it_app app;
 
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
-    snprintf(s->bin, sizeof(s->bin), "%s", of_it_env("ORDERFLOW_BIN_DIR"));
-    snprintf(s->dir, sizeof(s->dir), "%s/%s-%d",
-             of_it_env("ORDERFLOW_TEST_STACK_DIR"), name, (int)getpid());
-    of_it_sh("mkdir -p '%s'", s->dir);
-    of_it_unique(v, sizeof(v), "t.user-commands");
-    setenv("ORDERFLOW_TOPICS_USER_COMMANDS", v, 1);
-    of_it_unique(v, sizeof(v), "t.order-commands");
-    setenv("ORDERFLOW_TOPICS_ORDER_COMMANDS", v, 1);
-    of_it_unique(v, sizeof(v), "t.user-events");
-    setenv("ORDERFLOW_TOPICS_USER_EVENTS", v, 1);
-    of_it_unique(v, sizeof(v), "t.order-events");
-    setenv("ORDERFLOW_TOPICS_ORDER_EVENTS", v, 1);
-    of_it_unique(v, sizeof(v), "t.dead-letter");
-    setenv("ORDERFLOW_TOPICS_DEAD_LETTER", v, 1);
-    of_it_unique(v, sizeof(v), "t-group");
-    setenv("ORDERFLOW_WORKER_GROUP_ID", v, 1);
-    setenv("ORDERFLOW_TOPICS_PARTITIONS", "3", 1);
-    setenv("ORDERFLOW_API_RATE_LIMIT_PER_S", "0", 1);
     /* the load generator is one address with many requests held open
      * while a fault lasts: the default 64 per address would refuse some */
     setenv("ORDERFLOW_API_PER_IP_CONNECTION_LIMIT", "1000", 1);
-    s->port = of_it_free_port();
-    snprintf(v, sizeof(v), "%d", s->port);
-    setenv("ORDERFLOW_API_PORT", v, 1);
     for (const char *const *e = extra_env; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         char key[128];
@@ -59,14 +37,14 @@ void of_it_sys_init(struct of_it_sys *s, const char *name,
         snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
         setenv(key, eq + 1, 1);
     }
-    s->cfg = of_it_config(NULL);
-    of_it_sh("'%s/orderflowctl' --config /dev/null migrate >/dev/null && "
-             "'%s/orderflowctl' --config /dev/null topics create >/dev/null",
-             s->bin, s->bin);
-    s->jwt = of_jwt_new(s->cfg, 1, &err);
-    if (!s->jwt)
-        fail_msg("jwt: %s", err.msg);
-    of_it_bearer(s->jwt, 1, OF_ROLE_ADMIN, s->auth, sizeof(s->auth));
+    /* the processes are the test's to start: of_it_sys_start */
+    of_it_app_start(&app, name, 3, OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS);
+    s->cfg = app.cfg;
+    s->jwt = app.jwt;
+    s->port = app.port;
+    snprintf(s->dir, sizeof(s->dir), "%s", app.dir);
+    snprintf(s->bin, sizeof(s->bin), "%s", app.bin);
+    snprintf(s->auth, sizeof(s->auth), "%s", app.admin);
     snprintf(s->principal, sizeof(s->principal), "user:1");
 }
 
@@ -143,26 +121,16 @@ int of_it_fd_count(int pid)
     return n;
 }
 
-static int count_cb(void *a, int c, char **v, const unsigned long *l)
-{
-    (void)c;
-    (void)l;
-    *(long long *)a = v[0] ? strtoll(v[0], NULL, 10) : -1;
-    return 1;
-}
-
 long long of_it_db_count(const struct of_it_sys *s, const char *sql,
                          long long arg)
 {
     struct of_err err;
     struct of_db *db = of_db_open(s->cfg, &err);
-    long long n = -1;
+    long long n;
 
     if (!db)
         fail_msg("MySQL: %s", err.msg);
-    if (of_db_query(db, sql, (struct of_db_param[]){OF_DB_I(arg)}, 1,
-                    count_cb, &n, &err) != OF_OK)
-        fail_msg("%s: %s", sql, err.msg);
+    n = of_it_count(db, sql, (struct of_db_param[]){OF_DB_I(arg)}, 1);
     of_db_close(db);
     return n;
 }
@@ -261,19 +229,13 @@ long of_it_readyz(int port)
 
 long of_it_produce_errors(int port, const char *reason)
 {
-    struct of_it_resp r;
-    char want[128];
-    double v = 0;
+    char series[128];
+    double v;
 
-    of_it_http(port, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    snprintf(want, sizeof(want),
-             "\norderflow_produce_errors_total{reason=\"%s\"} ", reason);
-    const char *at = strstr(r.body, want);
-    if (at)
-        v = strtod(at + strlen(want), NULL);
-    of_it_resp_free(&r);
-    return (long)v;
+    snprintf(series, sizeof(series),
+             "orderflow_produce_errors_total{reason=\"%s\"}", reason);
+    v = of_it_metric(port, series);
+    return v < 0 ? 0 : (long)v;
 }
 
 long of_it_sys_log_count(const struct of_it_sys *s, const char *log,

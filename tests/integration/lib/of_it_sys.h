@@ -32,7 +32,9 @@ struct of_it_sys {
 /**
  * @brief Prepare: environment (ORDERFLOW_* of \p extra_env "KEY=value"
  *        strings, NULL-ended, may be NULL, set before the config is read),
- *        unique topics and group, migrate, create topics, an admin token.
+ *        then of_it_app_start() with \p name as prefix, 3 partitions and
+ *        no process: unique topics and group, migrate, create topics, an
+ *        admin token.
  */
 void of_it_sys_init(struct of_it_sys *s, const char *name,
                     const char *const *extra_env);
