@@ -256,14 +256,25 @@ static void l9_outbox(void **state)
     double p99 = (double)g.v[g.n * 99 / 100] / 1e6;
     free(g.v);
 
-    /* backlog: the relay stopped while changes pile up */
+    /* backlog: the relay stopped while changes pile up. Up to three
+     * 3-second rounds at 1,000/s until 2,500 rows wait: on a machine busy
+     * with another test's stack, Kafka's acks slow down, the API's
+     * connections fill up and part of a round is refused (a CI run got
+     * 2,497 of 2,989) -- the drain rate is what is measured here. */
     assert_int_equal(of_it_sys_stop(&s, OF_IT_OUTBOX, SIGTERM, 15), 0);
-    r = run(1000, 3, NULL, "l9b");
+    struct of_load_result *rounds[3];
+    static const char *const prefixes[] = {"l9b", "l9c", "l9d"};
     struct of_check_opts o = {.wait_s = 10, .skip_events = 1};
     struct of_check c;
-    assert_int_equal(of_check_run(s.cfg, r, &o, &c), 0);
-    long backlog = db_count("SELECT COUNT(*) FROM outbox WHERE published_at "
-                            "IS NULL AND ? = 1", 1);
+    long backlog = 0;
+    int nrounds = 0;
+    while (nrounds < 3 && backlog < 2500) {
+        rounds[nrounds] = run(1000, 3, NULL, prefixes[nrounds]);
+        assert_int_equal(of_check_run(s.cfg, rounds[nrounds], &o, &c), 0);
+        nrounds++;
+        backlog = db_count("SELECT COUNT(*) FROM outbox WHERE published_at "
+                           "IS NULL AND ? = 1", 1);
+    }
     long long t0 = of_it_now_us();
     of_it_sys_start(&s, OF_IT_OUTBOX);
     long left = backlog;
@@ -274,14 +285,17 @@ static void l9_outbox(void **state)
     }
     double secs = (double)(of_it_now_us() - t0) / 1e6;
     printf("# L9: steady 100 changes/s: oldest-unpublished age p99 %.3f s "
-           "(target 1 s); backlog of %ld drained in %.1f s: %.0f events/s "
-           "(target 1,000/s)\n",
-           p99, backlog, secs, (double)backlog / secs);
+           "(target 1 s); backlog of %ld (%d round%s) drained in %.1f s: "
+           "%.0f events/s (target 1,000/s)\n",
+           p99, backlog, nrounds, nrounds == 1 ? "" : "s", secs,
+           (double)backlog / secs);
     assert_int_equal(left, 0);
     assert_true(backlog >= 2500);
     assert_true(p99 <= 2.0);
-    check(r, 20); /* and every event is on the topic, in order */
-    of_load_free(r);
+    for (int i = 0; i < nrounds; i++) {
+        check(rounds[i], 20); /* and every event is on the topic, in order */
+        of_load_free(rounds[i]);
+    }
 }
 
 /* ---- L10: malformed HTTP stream ---- */
