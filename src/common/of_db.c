@@ -220,8 +220,12 @@ static MYSQL_STMT *run(struct of_db *db, const char *sql,
         stmt_fail(stmt, "prepare", err);
         goto fail;
     }
-    if (nparams > OF_DB_MAX_PARAMS ||
-        (unsigned long)nparams != mysql_stmt_param_count(stmt)) {
+    if (nparams > OF_DB_MAX_PARAMS) {
+        of_err_set(err, OF_EFATAL, "%d parameters given, at most %d bound",
+                   nparams, OF_DB_MAX_PARAMS);
+        goto fail;
+    }
+    if ((unsigned long)nparams != mysql_stmt_param_count(stmt)) {
         of_err_set(err, OF_EFATAL, "statement takes %lu parameters, %d given",
                    mysql_stmt_param_count(stmt), nparams);
         goto fail;

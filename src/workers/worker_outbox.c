@@ -188,25 +188,53 @@ static void log_published(const struct relay *r, const struct row *row)
 /* Marks the acknowledged rows published, in one transaction. A row behind
  * a failed row of its aggregate stays unmarked even if Kafka has it, so the
  * next round sends both again in version order (a duplicate, not a gap). */
+/* Rows marked by one UPDATE: 500 rows cost 16 statements, not 500 (each
+ * of_db_exec is a prepare, an execute and a close); of_db_exec binds at
+ * most 32 parameters (OF_DB_MAX_PARAMS). */
+#define MARK_CHUNK 32
+
+/* Marks rows \p idx[0..n) published with one statement. Only placeholders
+ * are added to the text; the ids are bound. */
+static int mark_chunk(struct relay *r, const int *idx, int n,
+                      struct of_err *err)
+{
+    char sql[128 + 2 * MARK_CHUNK];
+    struct of_db_param p[MARK_CHUNK];
+    size_t len = (size_t)snprintf(sql, sizeof(sql),
+                                  "UPDATE outbox SET published_at = NOW(6) "
+                                  "WHERE published_at IS NULL AND id IN (");
+
+    for (int k = 0; k < n; k++) {
+        sql[len++] = k ? ',' : '?';
+        if (k)
+            sql[len++] = '?';
+        p[k] = OF_DB_I(r->rows[idx[k]].id);
+    }
+    sql[len++] = ')';
+    sql[len] = '\0';
+    return of_db_exec(r->db, sql, p, n, NULL, err);
+}
+
 static int mark(struct relay *r, int *published, struct of_err *err)
 {
-    int rc = of_db_begin(r->db, err);
+    int idx[MARK_CHUNK], n = 0, rc = of_db_begin(r->db, err);
 
     *published = 0;
     for (int i = 0; rc == OF_OK && i < r->nrows; i++) {
-        if (r->rows[i].state != 1 || behind_failure(r, i))
-            continue;
-        rc = of_db_exec(r->db,
-                        "UPDATE outbox SET published_at = NOW(6) "
-                        "WHERE id = ? AND published_at IS NULL",
-                        (struct of_db_param[]){OF_DB_I(r->rows[i].id)}, 1, NULL,
-                        err);
-        if (rc == OF_OK) {
-            (*published)++;
-            r->rows[i].state = 2; /* marked: logged after the commit */
-            of_metrics_observe(
-                r->m_latency,
-                (double)(of_time_now_us() - r->rows[i].created_us) / 1e6);
+        if (r->rows[i].state == 1 && !behind_failure(r, i))
+            idx[n++] = i;
+        if (n > 0 && (n == MARK_CHUNK || i == r->nrows - 1)) {
+            rc = mark_chunk(r, idx, n, err);
+            for (int k = 0; rc == OF_OK && k < n; k++) {
+                struct row *row = &r->rows[idx[k]];
+                row->state = 2; /* marked: logged after the commit */
+                of_metrics_observe(
+                    r->m_latency,
+                    (double)(of_time_now_us() - row->created_us) / 1e6);
+            }
+            if (rc == OF_OK)
+                *published += n;
+            n = 0;
         }
     }
     if (rc == OF_OK)
