@@ -24,6 +24,7 @@ void of_it_sys_init(struct of_it_sys *s, const char *name,
                     const char *const *extra_env)
 {
     struct of_it_app app;
+    int partitions = 3;
 
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
@@ -36,9 +37,14 @@ void of_it_sys_init(struct of_it_sys *s, const char *name,
         assert_non_null(eq);
         snprintf(key, sizeof(key), "%.*s", (int)(eq - *e), *e);
         setenv(key, eq + 1, 1);
+        /* of_it_app_start sets the partitions itself: taken from here */
+        if (strcmp(key, "ORDERFLOW_TOPICS_PARTITIONS") == 0)
+            partitions = atoi(eq + 1);
     }
+    assert_true(partitions >= 1);
     /* the processes are the test's to start: of_it_sys_start */
-    of_it_app_start(&app, name, 3, OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS);
+    of_it_app_start(&app, name, partitions,
+                    OF_IT_APP_NO_API | OF_IT_APP_ALL_TOPICS);
     s->cfg = app.cfg;
     s->jwt = app.jwt;
     s->port = app.port;

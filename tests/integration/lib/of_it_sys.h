@@ -32,9 +32,11 @@ struct of_it_sys {
 /**
  * @brief Prepare: environment (ORDERFLOW_* of \p extra_env "KEY=value"
  *        strings, NULL-ended, may be NULL, set before the config is read),
- *        then of_it_app_start() with \p name as prefix, 3 partitions and
- *        no process: unique topics and group, migrate, create topics, an
- *        admin token.
+ *        then of_it_app_start() with \p name as prefix, 3 partitions (or
+ *        ORDERFLOW_TOPICS_PARTITIONS of \p extra_env) and no process:
+ *        unique topics and group, migrate, create topics, an admin token.
+ *        More command workers or relays than the one of each tracked here:
+ *        of_it_sys_spawn_worker().
  */
 void of_it_sys_init(struct of_it_sys *s, const char *name,
                     const char *const *extra_env);
