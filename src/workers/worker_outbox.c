@@ -185,9 +185,6 @@ static void log_published(const struct relay *r, const struct row *row)
     of_log_set_trace(NULL);
 }
 
-/* Marks the acknowledged rows published, in one transaction. A row behind
- * a failed row of its aggregate stays unmarked even if Kafka has it, so the
- * next round sends both again in version order (a duplicate, not a gap). */
 /* Rows marked by one UPDATE: 500 rows cost 16 statements, not 500 (each
  * of_db_exec is a prepare, an execute and a close); of_db_exec binds at
  * most 32 parameters (OF_DB_MAX_PARAMS). */
@@ -215,6 +212,9 @@ static int mark_chunk(struct relay *r, const int *idx, int n,
     return of_db_exec(r->db, sql, p, n, NULL, err);
 }
 
+/* Marks the acknowledged rows published, in one transaction. A row behind
+ * a failed row of its aggregate stays unmarked even if Kafka has it, so the
+ * next round sends both again in version order (a duplicate, not a gap). */
 static int mark(struct relay *r, int *published, struct of_err *err)
 {
     int idx[MARK_CHUNK], n = 0, rc = of_db_begin(r->db, err);
