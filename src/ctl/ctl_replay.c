@@ -138,7 +138,7 @@ static int on_message(void *arg, const rd_kafka_message_t *m)
     return 0;
 }
 
-static int parse(int argc, char **argv, struct ctl_range *range, int *dry)
+static int parse(int argc, char **argv, struct of_dlq_range *range, int *dry)
 {
     static const struct option opts[] = {
         {"topic", required_argument, 0, 't'},
@@ -153,7 +153,7 @@ static int parse(int argc, char **argv, struct ctl_range *range, int *dry)
     int c;
     char *end;
 
-    *range = (struct ctl_range){NULL, -1, -1, -1, -1, -1};
+    *range = (struct of_dlq_range){NULL, -1, -1, -1, -1, -1};
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -183,7 +183,7 @@ static int parse(int argc, char **argv, struct ctl_range *range, int *dry)
     return -1;
 }
 
-static int run(struct replay *r, const struct ctl_range *range, int dry)
+static int run(struct replay *r, const struct of_dlq_range *range, int dry)
 {
     struct of_err err;
 
@@ -213,7 +213,7 @@ static int run(struct replay *r, const struct ctl_range *range, int dry)
 
 int ctl_replay(struct of_config *cfg, int argc, char **argv)
 {
-    struct ctl_range range;
+    struct of_dlq_range range;
     struct replay r = {0};
     int dry = 0, rc = parse(argc, argv, &range, &dry);
     time_t started = time(NULL);

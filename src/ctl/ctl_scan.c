@@ -28,19 +28,16 @@ int ctl_parse_time(const char *s, int64_t *ms)
     return 0;
 }
 
-int ctl_scan(const struct of_config *cfg, const struct ctl_range *range,
-             ctl_scan_cb cb, void *arg, int64_t *total)
+int ctl_scan(const struct of_config *cfg, const struct of_dlq_range *range,
+             of_dlq_scan_cb cb, void *arg, int64_t *total)
 {
-    const struct of_dlq_range r = {range->topic,     range->partition,
-                                   range->from_offset, range->from_ms,
-                                   range->to_offset, range->to_ms};
     const struct of_dlq_opts opts = {.request_ms = 10000,
                                      .idle_ms = 30000,
                                      .flush_ms = 30000,
                                      .client = "orderflowctl-scan"};
     struct of_err err;
 
-    if (of_dlq_scan(cfg, &r, &opts, cb, arg, total, &err) != OF_OK) {
+    if (of_dlq_scan(cfg, range, &opts, cb, arg, total, &err) != OF_OK) {
         ctl_fail("%s", err.msg);
         return 1;
     }

@@ -9,22 +9,8 @@
 
 #include <stdint.h>
 
-#include <librdkafka/rdkafka.h>
-
 #include "of_config.h"
-
-struct ctl_range {
-    const char *topic;
-    int partition;      /* -1: every partition */
-    int64_t from_offset; /* -1: unset */
-    int64_t from_ms;     /* -1: unset; a timestamp in ms */
-    int64_t to_offset;   /* -1: to the end (exclusive bound otherwise) */
-    int64_t to_ms;       /* -1: unset */
-};
-
-/** @returns 0 to go on, non-zero to stop reading the current partition
- *           (the next one is read all the same). */
-typedef int (*ctl_scan_cb)(void *arg, const rd_kafka_message_t *rkm);
+#include "of_dlq.h" /* struct of_dlq_range, of_dlq_scan_cb */
 
 /**
  * @brief Call \p cb for every message in \p range, partition by partition
@@ -33,8 +19,8 @@ typedef int (*ctl_scan_cb)(void *arg, const rd_kafka_message_t *rkm);
  *        offsets in the range (for progress).
  * @returns 0, or 1 after printing an error.
  */
-int ctl_scan(const struct of_config *cfg, const struct ctl_range *range,
-             ctl_scan_cb cb, void *arg, int64_t *total);
+int ctl_scan(const struct of_config *cfg, const struct of_dlq_range *range,
+             of_dlq_scan_cb cb, void *arg, int64_t *total);
 
 /** @brief Parse RFC 3339 ("2026-11-29T03:48:46Z") into ms. @returns 0/-1 */
 int ctl_parse_time(const char *s, int64_t *ms);

@@ -165,7 +165,7 @@ static inline int fm_count_cb(void *arg, const rd_kafka_message_t *m)
 /* The messages on the dead-letter topic (fails the test if unreadable). */
 static inline long fm_dead_letters(const struct of_config *cfg)
 {
-    struct ctl_range range = {.topic = cfg->topics.dead_letter,
+    struct of_dlq_range range = {.topic = cfg->topics.dead_letter,
                               .partition = -1,
                               .from_offset = -1,
                               .from_ms = -1,

@@ -99,7 +99,7 @@ static void relay_killed_repeatedly_leaves_no_gap(void **state)
     assert_true(c.events >= c.applied);
 
     /* The row that took a low id and committed last was published. */
-    struct ctl_range range = {.topic = s.cfg->topics.order_events,
+    struct of_dlq_range range = {.topic = s.cfg->topics.order_events,
                               .partition = -1, .from_offset = -1,
                               .from_ms = -1, .to_offset = -1, .to_ms = -1};
     int late = 0;

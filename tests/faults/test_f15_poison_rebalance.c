@@ -120,7 +120,7 @@ static void poison_and_rebalances_lose_nothing(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(c.applied, (long)r->n);
 
-    struct ctl_range range = {.topic = s.cfg->topics.dead_letter,
+    struct of_dlq_range range = {.topic = s.cfg->topics.dead_letter,
                               .partition = -1, .from_offset = -1,
                               .from_ms = -1, .to_offset = -1, .to_ms = -1};
     struct dl d = {0};

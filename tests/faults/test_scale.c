@@ -350,7 +350,7 @@ static long check_users(struct of_db *db)
         for (int64_t i = 0; i <= x.max_id; i++)
             x.ev[i] = (struct uev){.next = 1};
         x.events = 0;
-        struct ctl_range range = {.topic = s.cfg->topics.user_events,
+        struct of_dlq_range range = {.topic = s.cfg->topics.user_events,
                                   .partition = -1, .from_offset = -1,
                                   .from_ms = -1, .to_offset = -1, .to_ms = -1};
         assert_int_equal(ctl_scan(s.cfg, &range, user_event_cb, &x, NULL), 0);

@@ -513,7 +513,7 @@ static int event_cb(void *arg, const rd_kafka_message_t *m)
 static int check_events(struct ctx *x, int64_t deadline)
 {
     struct of_err err;
-    struct ctl_range range = {.topic = x->cfg->topics.order_events,
+    struct of_dlq_range range = {.topic = x->cfg->topics.order_events,
                               .partition = -1,
                               .from_offset = -1,
                               .from_ms = -1,
