@@ -257,13 +257,27 @@ static unsigned status_of(struct api_req *req, unsigned status)
     return status;
 }
 
+/* Adds what every answer of ours carries (the trace id; Connection: close
+ * while stopping), queues \p resp and lets go of it. */
+static enum MHD_Result queue(struct api_req *req, unsigned status,
+                             struct MHD_Response *resp)
+{
+    enum MHD_Result ret;
+
+    MHD_add_response_header(resp, "X-Trace-Id", req->trace_id);
+    if (req->api->stopping) /* no next request on this connection */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
                                json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     size_t len = text ? strlen(text) : 0;
     struct MHD_Response *resp;
-    enum MHD_Result ret;
 
     json_decref(body);
     resp = MHD_create_response_from_buffer(len, text ? text : (char *)"",
@@ -274,7 +288,6 @@ enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "X-Trace-Id", req->trace_id);
     if (status == 202 && req->command_id[0]) {
         char loc[64];
         snprintf(loc, sizeof(loc), "/v1/commands/%s", req->command_id);
@@ -286,11 +299,7 @@ enum MHD_Result api_reply_json(struct api_req *req, unsigned status,
         MHD_add_response_header(resp, "Allow", req->allow);
     if (status == 429)
         MHD_add_response_header(resp, "Retry-After", req->retry_after);
-    if (req->api->stopping) /* no next request on this connection */
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return queue(req, status, resp);
 }
 
 enum MHD_Result api_reply_error(struct api_req *req, unsigned status,
@@ -330,20 +339,14 @@ enum MHD_Result api_reply_static(struct api_req *req, unsigned status,
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, (void *)data, MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result ret;
 
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", type);
-    MHD_add_response_header(resp, "X-Trace-Id", req->trace_id);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (int i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
-    if (req->api->stopping)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    ret = MHD_queue_response(req->conn, status_of(req, status), resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return queue(req, status, resp);
 }
 
 void api_suspend(struct api_req *req)
