@@ -37,15 +37,8 @@ cleanup() {
     bash "$root/tests/lib/stack.sh" stop "$dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-export OF_MARIADB_EXTRA_OPTS="--innodb-buffer-pool-size=1G --innodb-log-file-size=512M"
-bash "$root/tests/lib/stack.sh" start "$dir" >/dev/null 2>&1
-# shellcheck source=/dev/null
-source "$dir/stack.env"
-export ORDERFLOW_CONFIG=/dev/null ORDERFLOW_LOG_LEVEL=warn
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
-export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
+. "$root/tests/bench/lib.sh"
+bench_stack_start "$dir"
 export ORDERFLOW_AUTH_JWT_KEY=bench-secret-0123456789abcdef0123456789
 export ORDERFLOW_API_RATE_LIMIT_PER_S=0
 port=$(bash -c ". '$root/deploy/local/lib/nodes.sh'; of_free_port")

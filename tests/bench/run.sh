@@ -48,19 +48,9 @@ cleanup() {
     bash "$root/tests/lib/stack.sh" stop "$dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-# MariaDB as a server of its own would be set up: durable (OF_NODES_FAST=0:
-# innodb_flush_log_at_trx_commit=1, doublewrite on) with a buffer pool and a
-# redo log that hold the run's ~1.5 million rows (the 128 MiB defaults made
-# step 5 disk-bound, stalling over 30 s once)
-export OF_MARIADB_EXTRA_OPTS="--innodb-buffer-pool-size=1G --innodb-log-file-size=512M"
-OF_NODES_FAST=0 bash "$root/tests/lib/stack.sh" start "$dir" >/dev/null 2>&1
-# shellcheck source=/dev/null
-source "$dir/stack.env"
-export ORDERFLOW_CONFIG=/dev/null ORDERFLOW_LOG_LEVEL=warn
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
-export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
+# MariaDB durable, with room for the run's ~1.5 million rows (lib.sh)
+. "$root/tests/bench/lib.sh"
+bench_stack_start "$dir" durable
 export ORDERFLOW_AUTH_JWT_KEY=bench-secret-0123456789abcdef0123456789
 export ORDERFLOW_API_RATE_LIMIT_PER_S=0 ORDERFLOW_API_PER_IP_CONNECTION_LIMIT=256
 port=$(bash -c ". '$root/deploy/local/lib/nodes.sh'; of_free_port")

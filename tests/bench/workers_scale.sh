@@ -43,17 +43,9 @@ cleanup() {
     bash "$root/tests/lib/stack.sh" stop "$dir" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-# the MariaDB of tests/bench/run.sh: durable, with a buffer pool and a redo
-# log that hold a round's rows
-export OF_MARIADB_EXTRA_OPTS="--innodb-buffer-pool-size=1G --innodb-log-file-size=512M"
-OF_NODES_FAST=0 bash "$root/tests/lib/stack.sh" start "$dir" >/dev/null 2>&1
-# shellcheck source=/dev/null
-source "$dir/stack.env"
-export ORDERFLOW_CONFIG=/dev/null ORDERFLOW_LOG_LEVEL=warn
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
-export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
+# the MariaDB of tests/bench/run.sh: durable, with room for a round's rows
+. "$root/tests/bench/lib.sh"
+bench_stack_start "$dir" durable
 export ORDERFLOW_TOPICS_PARTITIONS=$partitions
 
 sql() {
