@@ -108,30 +108,13 @@ fi
 }
 
 # --- an API and a worker of our own -----------------------------------------
-export ORDERFLOW_MYSQL_HOST=$ORDERFLOW_TEST_MYSQL_HOST
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
-export ORDERFLOW_MYSQL_USER=$ORDERFLOW_TEST_MYSQL_USER
-export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
-export ORDERFLOW_MYSQL_DATABASE=$ORDERFLOW_TEST_MYSQL_DATABASE
-export ORDERFLOW_REDIS_HOST=$ORDERFLOW_TEST_REDIS_HOST
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
-export ORDERFLOW_AUTH_JWT_KEY=admin-browser-test-key-0123456789abcdef
-suffix=$$-$RANDOM-$(date +%s)
-export ORDERFLOW_TOPICS_USER_COMMANDS=ab.user-commands.$suffix
-export ORDERFLOW_TOPICS_ORDER_COMMANDS=ab.order-commands.$suffix
-export ORDERFLOW_TOPICS_USER_EVENTS=ab.user-events.$suffix
-export ORDERFLOW_TOPICS_ORDER_EVENTS=ab.order-events.$suffix
-export ORDERFLOW_TOPICS_DEAD_LETTER=ab.dead-letter.$suffix
-export ORDERFLOW_TOPICS_PARTITIONS=2
-export ORDERFLOW_WORKER_GROUP_ID=ab-group-$suffix
-export ORDERFLOW_API_RATE_LIMIT_PER_S=0
+. "$here/../lib/app.sh"
+of_app_env ab
+suffix=$$-$RANDOM-$(date +%s) # names of this run: API key, email, key
 ctl() { "$ORDERFLOW_BIN_DIR/orderflowctl" --config /dev/null "$@"; }
 
 ctl migrate >"$dir/ctl.log" 2>&1
 ctl topics create >>"$dir/ctl.log" 2>&1
-port=$(of_free_port)
-export ORDERFLOW_API_PORT=$port
 base=http://127.0.0.1:$port
 # Our own children, so that their exit statuses can be checked at the end
 # (a sanitizer build exits non-zero on a leak or an error).

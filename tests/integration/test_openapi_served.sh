@@ -26,12 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(of_free_port)
-export ORDERFLOW_API_PORT=$port
-export ORDERFLOW_AUTH_JWT_KEY=openapi-test-secret-0123456789abcdef
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
+. "$here/../lib/app.sh"
+of_app_env openapi
 "$ORDERFLOW_BIN_DIR/orderflow-api" --config /dev/null >"$dir/api.log" 2>&1 &
 api=$!
 status=000

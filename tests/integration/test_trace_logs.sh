@@ -22,23 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(of_free_port)
 tag="trace-$$-$RANDOM"
-export ORDERFLOW_API_PORT=$port
-export ORDERFLOW_AUTH_JWT_KEY=trace-test-secret-0123456789abcdef0123
-export ORDERFLOW_KAFKA_BOOTSTRAP_SERVERS=$ORDERFLOW_TEST_KAFKA_BOOTSTRAP
-export ORDERFLOW_REDIS_PORT=$ORDERFLOW_TEST_REDIS_PORT
-export ORDERFLOW_MYSQL_PORT=$ORDERFLOW_TEST_MYSQL_PORT
-export ORDERFLOW_MYSQL_USER=$ORDERFLOW_TEST_MYSQL_USER
-export ORDERFLOW_MYSQL_PASSWORD=$ORDERFLOW_TEST_MYSQL_PASSWORD
-export ORDERFLOW_MYSQL_DATABASE=$ORDERFLOW_TEST_MYSQL_DATABASE
-export ORDERFLOW_TOPICS_USER_COMMANDS=$tag.user-commands
-export ORDERFLOW_TOPICS_ORDER_COMMANDS=$tag.order-commands
-export ORDERFLOW_TOPICS_USER_EVENTS=$tag.user-events
-export ORDERFLOW_TOPICS_ORDER_EVENTS=$tag.order-events
-export ORDERFLOW_TOPICS_DEAD_LETTER=$tag.dead-letter
-export ORDERFLOW_TOPICS_PARTITIONS=2
-export ORDERFLOW_WORKER_GROUP_ID=$tag
+. "$here/../lib/app.sh"
+of_app_env trace
 export ORDERFLOW_LOG_FORMAT=json
 bin=$ORDERFLOW_BIN_DIR
 ctl() { "$bin/orderflowctl" --config /dev/null "$@"; }
@@ -102,7 +88,7 @@ like "$(jq -r .process <<<"$w_line")" "orderflow-worker" "worker: process name"
 
 o_line=$(traced "$dir/outbox.log" | grep '"published UserRegistered' | head -1)
 is "$(jq -r .user_id <<<"$o_line")" "$user" "relay: published the user's event"
-is "$(jq -r .topic <<<"$o_line")" "$tag.user-events" "relay: to the user-events topic"
+is "$(jq -r .topic <<<"$o_line")" "$ORDERFLOW_TOPICS_USER_EVENTS" "relay: to the user-events topic"
 [[ $(jq -r .offset <<<"$o_line") =~ ^[0-9]+$ ]] && pass "relay: the event's offset" ||
     fail "relay: the event's offset: $o_line"
 n=$(cat "$dir/api.log" "$dir/worker.log" "$dir/outbox.log" | grep -c "$trace")
