@@ -8,8 +8,10 @@
 #   2. fuzzing:     each libFuzzer target for a short time (tests/fuzz/run.sh);
 #   3. build/:      the normal build: the unit tests, the same under valgrind
 #                   memcheck, the fault and load suite (tests/faults/, each
-#                   test on a private stack of its own, two at a time), and
-#                   the slowloris test again for its memory bound.
+#                   test on a private stack of its own, two at a time), the
+#                   slowloris test again for its memory bound, and 13 of the
+#                   integration tests again against Oracle MySQL instead of
+#                   MariaDB (the "mysql" label, tests/lib/mysql.sh).
 # The last lines are ctest's summary of step 3. Options:
 #   --long      the full forms: TESTPLAN's load durations, fuzzing 1 h per
 #               target
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --no-asan) asan=0 ;;
     --long) long=1 ;;
     -R) ctest_args+=(-R "$2"); shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "tests/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -40,6 +42,8 @@ cleanup() {
     local d
     for d in build build-asan; do
         bash "$root/tests/lib/stack.sh" stop "$root/$d/test-stack" \
+            >/dev/null 2>&1 || true
+        bash "$root/tests/lib/mysql.sh" stop "$root/$d/test-mysql" \
             >/dev/null 2>&1 || true
     done
 }
@@ -53,6 +57,10 @@ bash "$root/deploy/kafka/fetch.sh" >/dev/null
 if [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
     npm ci --prefix "$root/tests/browser" --no-audit --no-fund >/dev/null
 fi
+
+# Debian's MySQL server for the "mysql" tests (a debootstrapped sid root,
+# made once per machine: tests/lib/mysql.sh).
+bash "$root/tests/lib/mysql.sh" fetch >/dev/null
 
 # No SQL text built from input: mysql_query/mysql_real_query may only be
 # called with a string literal (everything else goes through prepared
@@ -85,9 +93,9 @@ if [ "$asan" = 1 ]; then
     else
         bash "$root/tests/fuzz/run.sh"
     fi
-    labels='unit|valgrind|faults|memory'
+    labels='unit|valgrind|faults|memory|mysql'
 else
-    labels='unit|valgrind|integration|faults'
+    labels='unit|valgrind|integration|faults|mysql'
 fi
 
 echo "== normal build: unit tests, valgrind, faults and loads"

@@ -19,6 +19,9 @@ packages=(
     # the OpenAPI document: YAML to JSON at build time, responses checked
     # against it in the tests; the admin panel's browser test
     python3-yaml python3-jsonschema chromium
+    # Oracle MySQL for the "mysql" tests: Debian's mysql-server-core, in a
+    # sid root made by debootstrap (tests/lib/mysql.sh)
+    debootstrap
 )
 # Node.js and npm drive chromium in the browser test (playwright-core from
 # npm). A machine may have Node.js from elsewhere (NodeSource bundles npm and

@@ -17,12 +17,17 @@
 -- version stops at start-up on an unmigrated database ("run orderflowctl
 -- migrate"); an older worker ignores the new column.
 --
--- Idempotent, as 001 and 002: MODIFY to the same type changes nothing, and
--- ADD COLUMN IF NOT EXISTS is MariaDB's (10.0.2+; MySQL 8 lacks it).
+-- Valid on MySQL 8.0+ and MariaDB 10.11, so without MariaDB's ADD COLUMN
+-- IF NOT EXISTS: the ADD is a statement of its own, and a rerun after a run
+-- stopped before recording this file finds the column there (error 1060),
+-- which `orderflowctl migrate` takes as applied (src/common/of_db.c). The
+-- MODIFYs to the same type change nothing when repeated.
 
 ALTER TABLE commands
-    MODIFY trace_id VARCHAR(128) NOT NULL DEFAULT '',
-    ADD COLUMN IF NOT EXISTS payload_sha256 BINARY(32) NULL;
+    MODIFY trace_id VARCHAR(128) NOT NULL DEFAULT '';
+
+ALTER TABLE commands
+    ADD COLUMN payload_sha256 BINARY(32) NULL;
 
 ALTER TABLE outbox
     MODIFY trace_id VARCHAR(128) NOT NULL DEFAULT '';

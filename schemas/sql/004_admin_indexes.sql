@@ -19,12 +19,12 @@
 -- GET /v1/admin/users needs none: user_id DESC is the primary key, and the
 -- q prefix searches use users_email and users_username from 001.
 --
--- Valid on MariaDB 10.11 and MySQL 8.0 (no IF [NOT] EXISTS on indexes,
+-- Valid on MariaDB 10.11 and MySQL 8.0+ (no IF [NOT] EXISTS on indexes,
 -- which MySQL lacks). One statement, so it is atomic: an interrupted ALTER
--- leaves the table as it was, and `orderflowctl migrate` runs it again.
--- Only a stop between the ALTER's end and the schema_migrations insert
--- would leave it applied but unrecorded (the rerun then fails with
--- "Duplicate key name 'orders_status_created'": record version 4 by hand).
+-- leaves the table as it was, and `orderflowctl migrate` runs it again. A
+-- stop between the ALTER's end and the schema_migrations insert leaves it
+-- applied but unrecorded: the rerun's ALTER then fails on the dropped index
+-- (error 1091), which migrate takes as applied (src/common/of_db.c).
 
 ALTER TABLE orders
     DROP INDEX orders_status,

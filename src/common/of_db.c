@@ -22,6 +22,7 @@
 
 struct of_db {
     MYSQL *conn;
+    unsigned int last_errno; /* the server's error number of run()'s last failure, or 0 */
 };
 
 int of_db_errclass(unsigned int e)
@@ -211,6 +212,7 @@ static MYSQL_STMT *run(struct of_db *db, const char *sql,
     MYSQL_BIND bind[OF_DB_MAX_PARAMS];
     unsigned long lens[OF_DB_MAX_PARAMS];
 
+    db->last_errno = 0;
     if (!stmt) {
         of_err_set(err, OF_EAGAIN, "could not make a statement: %s",
                    mysql_error(db->conn));
@@ -242,6 +244,7 @@ static MYSQL_STMT *run(struct of_db *db, const char *sql,
     }
     return stmt;
 fail:
+    db->last_errno = mysql_stmt_errno(stmt);
     mysql_stmt_close(stmt);
     return NULL;
 }
@@ -281,7 +284,15 @@ static int simple(struct of_db *db, const char *sql, struct of_err *err)
 
 int of_db_begin(struct of_db *db, struct of_err *err)
 {
-    return simple(db, "START TRANSACTION", err);
+    /* the text protocol: MySQL cannot prepare START TRANSACTION (error
+     * 1295), MariaDB can */
+    if (mysql_query(db->conn, "START TRANSACTION")) {
+        unsigned int e = mysql_errno(db->conn);
+        return of_err_set(err, of_db_errclass(e),
+                          "could not start a transaction: %s (%u)",
+                          mysql_error(db->conn), e);
+    }
+    return OF_OK;
 }
 
 int of_db_commit(struct of_db *db, struct of_err *err)
@@ -354,6 +365,26 @@ struct migrate_ctx {
     const char *file;
 };
 
+/* The errors of a statement whose object is already there (or, for a
+ * DROP, already gone). The same numbers on MySQL and MariaDB. */
+static int already_done(unsigned int e)
+{
+    return e == ER_TABLE_EXISTS_ERROR       /* 1050 CREATE TABLE */
+           || e == ER_DUP_FIELDNAME         /* 1060 ADD COLUMN */
+           || e == ER_DUP_KEYNAME           /* 1061 ADD INDEX */
+           || e == ER_CANT_DROP_FIELD_OR_KEY; /* 1091 DROP INDEX/COLUMN */
+}
+
+/* Runs one statement of a migration. A migration is recorded only after
+ * its last statement, and DDL cannot share a transaction with that record,
+ * so a run stopped in between leaves statements applied but the file not
+ * recorded; the next run starts the file again. MySQL has no IF [NOT]
+ * EXISTS for columns and indexes (MariaDB has), so instead a statement that
+ * fails only because what it makes is already there counts as applied, with
+ * a warning. That is sound because each ALTER is atomic on both servers
+ * (InnoDB's atomic DDL: MySQL 8.0, MariaDB 10.6), so finding one of its
+ * changes means finding all of them; migrations keep to one such statement
+ * per change they cannot repeat. */
 static int migrate_stmt(void *arg, const char *stmt, size_t len)
 {
     struct migrate_ctx *ctx = arg;
@@ -363,7 +394,12 @@ static int migrate_stmt(void *arg, const char *stmt, size_t len)
     if (!sql)
         return of_err_set(ctx->err, OF_EFATAL, "out of memory");
     rc = simple(ctx->db, sql, ctx->err);
-    if (rc != OF_OK) {
+    if (rc != OF_OK && already_done(ctx->db->last_errno)) {
+        of_warn("migration %s: %s; taken as applied by an earlier run that "
+                "stopped before recording the file",
+                ctx->file, ctx->err->msg);
+        rc = OF_OK;
+    } else if (rc != OF_OK) {
         char msg[sizeof(ctx->err->msg)];
         snprintf(msg, sizeof(msg), "%s", ctx->err->msg);
         of_err_set(ctx->err, rc, "migration \"%s\" failed: %s", ctx->file, msg);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# tests/lib/with-mysql.sh PROGRAM [ARGS...]
+#
+# Runs PROGRAM, an integration test, against the MySQL server of the "mysql"
+# fixture (tests/lib/mysql.sh start $ORDERFLOW_TEST_MYSQL_DIR) instead of
+# the stack's MariaDB: the ORDERFLOW_TEST_MYSQL_* settings of
+# $ORDERFLOW_TEST_MYSQL_DIR/mysql.env replace the stack's. Run inside
+# tests/lib/with-stack.sh, which supplies Kafka and Redis (and reports the
+# test's end to the stack). A failure prints the end of MySQL's log and marks
+# the directory, so that mysql.sh stop keeps it.
+set -euo pipefail
+
+die() {
+    printf 'with-mysql.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+(($# >= 1)) || die "usage: with-mysql.sh PROGRAM [ARGS...]"
+dir=${ORDERFLOW_TEST_MYSQL_DIR:-}
+[[ -n $dir ]] || die "ORDERFLOW_TEST_MYSQL_DIR is not set"
+[[ -f $dir/mysql.env ]] ||
+    die "MySQL not running: \"$dir/mysql.env\" does not exist (did the mysql.start fixture fail?)"
+source "$dir/mysql.env"
+pid=$(cat "$dir/mysql.pid" 2>/dev/null || true)
+if [[ -z $pid || ! -d /proc/$pid ]]; then
+    touch "$dir/failed"
+    die "the fixture's mysqld is not running (pid file \"$dir/mysql.pid\"); see $dir/mysql.log"
+fi
+
+name=$(basename "$1")
+printf 'with-mysql.sh: %s against MySQL %s on 127.0.0.1:%s\n' \
+    "$name" "$ORDERFLOW_TEST_MYSQL_VERSION" "$ORDERFLOW_TEST_MYSQL_PORT"
+rc=0
+"$@" || rc=$?
+if ((rc != 0 && rc != 77)); then
+    printf '%s: exit status %d\n' "$name" "$rc" >>"$dir/failed"
+    printf -- '----- last 30 lines of %s -----\n' "$dir/mysql.log" >&2
+    tail -n 30 "$dir/mysql.log" >&2 || true
+fi
+exit "$rc"
