@@ -119,6 +119,7 @@ static const struct key_def keys[] = {
     I(worker, batch_max, 512, 1, 5000, "commands per MySQL transaction"),
     I(worker, batch_ms, 20, 0, 10000, "longest time gathering a batch"),
     I(worker, retry_max_ms, 30000, 100, 600000, "backoff cap for retries"),
+    I(worker, stall_s, 120, 5, 3600, "/healthz fails after this long stuck"),
 
     I(outbox, batch_max, 500, 1, 100000, "rows published per round"),
     I(outbox, poll_ms, 50, 1, 60000, "idle poll interval"),

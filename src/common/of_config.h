@@ -90,6 +90,7 @@ struct of_config {
         int batch_max;
         int batch_ms;
         int retry_max_ms;
+        int stall_s;
     } worker;
     struct {
         int batch_max;

@@ -14,6 +14,7 @@
 #include "of_log.h"
 #include "of_metrics.h"
 #include "worker_commands.h"
+#include "worker_health.h"
 #include "worker_outbox.h"
 #include "worker_metrics.h"
 #include "worker_reconcile.h"
@@ -96,7 +97,8 @@ static int parse_port(const char *s)
     return *s && !*end && v >= 0 && v <= 65535 ? (int)v : -1;
 }
 
-/* Serves /metrics, starts the reconciler, runs the role, stops both. */
+/* Serves /metrics, /healthz and /readyz, starts the reconciler, runs the
+ * role, stops both. */
 static int
 run_role(const struct role *role, const struct of_config *cfg, int port)
 {
@@ -110,6 +112,7 @@ run_role(const struct role *role, const struct of_config *cfg, int port)
         of_error("out of memory");
         return 1;
     }
+    worker_health_init(cfg->worker.stall_s);
     if (port > 0) {
         http = worker_http_start(metrics, port, &err);
         if (!http) {

@@ -61,6 +61,7 @@
 #include "worker_consumer.h"
 #include "worker_deadletter.h"
 #include "worker_fault.h"
+#include "worker_health.h"
 #include "worker_metrics.h"
 #include "worker_parking.h"
 #include "worker_sql.h"
@@ -329,6 +330,12 @@ static int with_retry(struct worker *w,
             break;
         attempts++;
         worker_metrics_retry(&w->wm, reason);
+        if (attempts == 1) {
+            char why[sizeof(err->msg) + 64];
+            snprintf(why, sizeof(why), "%s step failing: %s", reason,
+                     err->msg);
+            worker_ready(why);
+        }
         if (attempts == 1 || of_time_mono_us() - logged >= RETRY_LOG_MS * 1000LL) {
             of_warn("%s step failed (attempt %d), retrying with backoff: %s",
                     reason, attempts, err->msg);
@@ -339,9 +346,11 @@ static int with_retry(struct worker *w,
             return rc;
         delay = delay * 2 > cap ? cap : delay * 2;
     }
-    if (attempts > 0 && rc == OF_OK)
+    if (attempts > 0 && rc == OF_OK) {
         of_info("%s step succeeded after %d failed attempt(s)", reason,
                 attempts);
+        worker_ready(NULL);
+    }
     return rc;
 }
 
@@ -916,8 +925,10 @@ int worker_commands_run(const struct of_config *cfg,
     }
     of_info("consuming %s and %s as group %s", cfg->topics.user_commands,
             cfg->topics.order_commands, cfg->worker.group_id);
+    worker_ready(NULL);
     while (*running) {
         int n = 0;
+        worker_beat();
         if (poll_round(w, &n, &err) != OF_OK) {
             of_error("%s", err.msg);
             goto out;

@@ -10,6 +10,7 @@
 #include "of_kafka.h"
 #include "of_log.h"
 #include "of_model.h"
+#include "worker_health.h"
 
 /* Messages polled while paused come from partitions assigned during a
  * wait, one fetch's worth each at most; more than this means something is
@@ -530,6 +531,7 @@ int worker_consumer_wait(struct worker_consumer *wc,
     while (*running && !wc->held.lost && !wc->overflow) {
         rd_kafka_message_t *rkm;
 
+        worker_beat(); /* waiting out an outage is not being stuck */
         left = until - (of_time_mono_us() / 1000);
         if (left <= 0)
             break;

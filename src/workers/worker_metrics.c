@@ -8,6 +8,8 @@
 
 #include <microhttpd.h>
 
+#include "worker_health.h"
+
 static const char *const outcome_names[] = {"applied", "rejected", "duplicate",
                                             "dead_letter"};
 
@@ -156,7 +158,7 @@ void worker_metrics_reconcile_init(struct worker_reconcile_metrics *rm,
         NULL);
 }
 
-/* ---- /metrics ---- */
+/* ---- /metrics, /healthz, /readyz ---- */
 
 struct worker_http {
     struct MHD_Daemon *d;
@@ -167,7 +169,8 @@ static enum MHD_Result reply(struct MHD_Connection *c,
                              unsigned int status,
                              char *body,
                              size_t len,
-                             const char *type)
+                             const char *type,
+                             const char *allow)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
@@ -178,6 +181,8 @@ static enum MHD_Result reply(struct MHD_Connection *c,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -205,17 +210,32 @@ static enum MHD_Result on_request(void *cls,
         *upload_size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, "GET") != 0 || strcmp(url, "/metrics") != 0) {
+    /* HEAD as GET: libmicrohttpd sends the headers only */
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        body = strdup("method not allowed\n");
+        return body ? reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, body,
+                            strlen(body), "text/plain", "GET, HEAD")
+                    : MHD_NO;
+    }
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+        char text[320];
+        int status = worker_health_answer(url[1] == 'r', text, sizeof(text));
+        body = strdup(text);
+        return body ? reply(c, (unsigned int)status, body, strlen(body),
+                            "text/plain; charset=utf-8", NULL)
+                    : MHD_NO;
+    }
+    if (strcmp(url, "/metrics") != 0) {
         body = strdup("not found\n");
         return body ? reply(c, MHD_HTTP_NOT_FOUND, body, strlen(body),
-                            "text/plain")
+                            "text/plain", NULL)
                     : MHD_NO;
     }
     body = of_metrics_render(h->m, &len);
     if (!body)
         return MHD_NO;
     return reply(c, MHD_HTTP_OK, body, len,
-                 "text/plain; version=0.0.4; charset=utf-8");
+                 "text/plain; version=0.0.4; charset=utf-8", NULL);
 }
 
 struct worker_http *

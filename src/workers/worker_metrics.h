@@ -87,7 +87,8 @@ void worker_metrics_reconcile_init(struct worker_reconcile_metrics *rm,
 struct worker_http;
 
 /**
- * @brief Serve GET /metrics of \p m on \p port (all addresses).
+ * @brief Serve GET /metrics of \p m on \p port (all addresses), and
+ * /healthz and /readyz (worker_health.h).
  * @returns the server (stop with worker_http_stop()), or NULL with \p err
  *          (OF_EFATAL: the port is taken or not ours to bind).
  * @locality main thread; requests run on libmicrohttpd's thread.

@@ -31,6 +31,7 @@
 #include "of_kafka.h"
 #include "of_log.h"
 #include "of_model.h"
+#include "worker_health.h"
 
 struct row {
     long long id;
@@ -354,8 +355,10 @@ static void declare_metrics(struct relay *r, struct of_metrics *m)
 /* Sleeps \p ms in small steps so a stop is seen quickly. */
 static void nap(int ms, volatile sig_atomic_t *running)
 {
-    for (; ms > 0 && *running; ms -= 50)
+    for (; ms > 0 && *running; ms -= 50) {
+        worker_beat();
         usleep((useconds_t)(ms < 50 ? ms : 50) * 1000);
+    }
 }
 
 int worker_outbox_run(const struct of_config *cfg,
@@ -378,6 +381,7 @@ int worker_outbox_run(const struct of_config *cfg,
             cfg->topics.order_events);
     while (*running) {
         int n = -1;
+        worker_beat();
         if (!r.db)
             r.db = of_db_open(cfg, &err);
         if (r.db && hold_lock(&r, &err) == OF_OK) {
@@ -386,6 +390,7 @@ int worker_outbox_run(const struct of_config *cfg,
         }
         if (n < 0) {
             of_warn("outbox relay: %s; retrying in %d ms", err.msg, backoff);
+            worker_ready(err.msg);
             of_db_close(r.db); /* the lock goes with the connection */
             r.db = NULL;
             r.has_lock = 0;
@@ -396,6 +401,7 @@ int worker_outbox_run(const struct of_config *cfg,
             continue;
         }
         backoff = 100;
+        worker_ready(NULL); /* publishing, or standing by */
         if (!r.has_lock)
             nap(cfg->outbox.lease_s * 100, running); /* standby */
         else if (n < cfg->outbox.batch_max)

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "../../src/workers/worker_consumer.c"
+#include "../../src/workers/worker_health.c"
 
 #include <librdkafka/rdkafka_mock.h> /* after rdkafka.h, as it demands */
 
