@@ -112,6 +112,16 @@ run_role(const struct role *role, const struct of_config *cfg, int port)
         of_error("out of memory");
         return 1;
     }
+    /* one MySQL read may block for rw_timeout_s, and a retry's reconnect
+     * for connect_timeout_s more: a stall_s below that kills a worker that
+     * was only waiting */
+    if (cfg->worker.stall_s <=
+        cfg->mysql.rw_timeout_s + cfg->mysql.connect_timeout_s)
+        of_warn("worker.stall_s = %d is not above mysql.rw_timeout_s + "
+                "connect_timeout_s = %d: /healthz may fail while the worker "
+                "only waits for MySQL",
+                cfg->worker.stall_s,
+                cfg->mysql.rw_timeout_s + cfg->mysql.connect_timeout_s);
     worker_health_init(cfg->worker.stall_s);
     if (port > 0) {
         http = worker_http_start(metrics, port, &err);
