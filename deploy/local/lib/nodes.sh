@@ -293,6 +293,25 @@ of_mariadb_socket() {
     printf '%s\n' "$sock"
 }
 
+# of_app_user_sql: the SQL that makes database $OF_MARIADB_DATABASE and user
+# $OF_MARIADB_USER (from 127.0.0.1 over TCP and localhost over the socket)
+# with all privileges on it and on its per-test databases (NAME_*). MariaDB
+# and MySQL (tests/lib/mysql.sh) take it alike. Names cannot be bound
+# parameters in DDL; they come from our own defaults or the caller's
+# environment, never from users.
+of_app_user_sql() {
+    local host sql="CREATE DATABASE IF NOT EXISTS \`$OF_MARIADB_DATABASE\`;"
+    for host in 127.0.0.1 localhost; do
+        sql+="CREATE USER IF NOT EXISTS '$OF_MARIADB_USER'@'$host'
+                IDENTIFIED BY '$OF_MARIADB_PASSWORD';
+              GRANT ALL PRIVILEGES ON \`$OF_MARIADB_DATABASE\`.*
+                TO '$OF_MARIADB_USER'@'$host';
+              GRANT ALL PRIVILEGES ON \`${OF_MARIADB_DATABASE//_/\\_}\\_%\`.*
+                TO '$OF_MARIADB_USER'@'$host';"
+    done
+    printf '%s\n' "$sql"
+}
+
 # of_mariadb_start DIR PORT: install (first time) and start mariadbd on
 # 127.0.0.1:PORT, wait for SELECT 1, then create database orderflow and user
 # orderflow/orderflow (from 127.0.0.1 over TCP and localhost over the socket)
@@ -345,18 +364,7 @@ of_mariadb_start() {
         "$log" mariadb --no-defaults --protocol=tcp -h127.0.0.1 -P"$port" \
         -uroot --connect-timeout=2 -e 'SELECT 1' || return 1
 
-    # Names cannot be bound parameters in DDL; they come from our own
-    # defaults or the caller's environment, never from users.
-    sql="CREATE DATABASE IF NOT EXISTS \`$OF_MARIADB_DATABASE\`;"
-    local host
-    for host in 127.0.0.1 localhost; do
-        sql+="CREATE USER IF NOT EXISTS '$OF_MARIADB_USER'@'$host'
-                IDENTIFIED BY '$OF_MARIADB_PASSWORD';
-              GRANT ALL PRIVILEGES ON \`$OF_MARIADB_DATABASE\`.*
-                TO '$OF_MARIADB_USER'@'$host';
-              GRANT ALL PRIVILEGES ON \`${OF_MARIADB_DATABASE//_/\\_}\\_%\`.*
-                TO '$OF_MARIADB_USER'@'$host';"
-    done
+    sql=$(of_app_user_sql)
     if ! mariadb --no-defaults -S "$sock" -uroot -e "$sql" 2>>"$log"; then
         of__say "could not create database and user in MariaDB; see $log"
         of_log_tail "$log"
