@@ -82,10 +82,12 @@ if [ "$asan" = 1 ]; then
     cmake -S "$root" -B "$root/build-asan" -DOF_SANITIZE=ON -DOF_FAULTS=ON \
         -DOF_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
     cmake --build "$root/build-asan" -j"$jobs" >/dev/null
+    # Two at a time: the integration tests share one stack and hold its
+    # lock, so they still run one by one; the unit tests run beside them.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir "$root/build-asan" -L 'unit|integration' \
-        --output-on-failure ${ctest_args[@]+"${ctest_args[@]}"}
+        --output-on-failure -j2 ${ctest_args[@]+"${ctest_args[@]}"}
 
     echo "== fuzzing: each libFuzzer target for a short time"
     if [ "$long" = 1 ]; then
