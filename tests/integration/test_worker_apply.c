@@ -476,6 +476,18 @@ static void order_lifecycle_and_redelivered_pay(void **state)
     r = order_outcome(order_cmd(OF_PAY_ORDER, 2000000000), "PayOrder of none");
     assert_string_equal(r.v[0], "rejected");
     assert_string_equal(r.v[1], "order_not_found");
+    /* the longest actor id a command may carry (OF_ACTOR_ID_MAX bytes; the
+     * API's own are shorter) is kept whole in the commands row */
+    cmd = order_cmd(OF_CANCEL_ORDER, 2000000001);
+    memset(cmd->actor.id, 'a', OF_ACTOR_ID_MAX);
+    memcpy(cmd->actor.id, "service:", 8);
+    cmd->actor.id[OF_ACTOR_ID_MAX] = '\0';
+    r = order_outcome(cmd, "CancelOrder by a 128-byte actor");
+    assert_string_equal(r.v[0], "rejected");
+    assert_string_equal(r.v[1], "order_not_found");
+    r = sql("SELECT actor_id FROM commands WHERE command_id = ?",
+            cmd->command_id);
+    assert_string_equal(r.v[0], cmd->actor.id);
     char series[300];
     snprintf(series, sizeof(series),
              "orderflow_worker_consumer_lag{topic=\"%s\",partition=\"%lld\"}",
