@@ -17,11 +17,15 @@
 #   mysqld, run through the root's own dynamic loader and libraries (no
 #   chroot, so DIR can be anywhere), on 127.0.0.1 only, with --no-defaults;
 #   waits for SELECT 1, creates database orderflow and user
-#   orderflow/orderflow (as deploy/local/lib/nodes.sh does for MariaDB), and
-#   writes DIR/mysql.env: the ORDERFLOW_TEST_MYSQL_* lines that
-#   tests/lib/with-mysql.sh lays over the stack's MariaDB ones.
-# stop DIR: stops exactly the mysqld recorded in DIR/mysql.pid; deletes DIR
-#   unless a test failed (DIR/failed) or ORDERFLOW_TEST_NOCLEAN is set.
+#   orderflow/orderflow (as deploy/local/lib/nodes.sh does for MariaDB);
+#   starts a Redis of its own in DIR/redis (the read model of ids that
+#   restart at 1 in this database must not meet the stack's MariaDB ones
+#   in the stack's Redis: a write never lowers a stored version), and
+#   writes DIR/mysql.env: the ORDERFLOW_TEST_MYSQL_* and _REDIS_* lines that
+#   tests/lib/with-mysql.sh lays over the stack's.
+# stop DIR: stops exactly the mysqld and redis-server recorded in DIR's pid
+#   files; deletes DIR unless a test failed (DIR/failed) or
+#   ORDERFLOW_TEST_NOCLEAN is set.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -119,7 +123,7 @@ fetch() {
 # --- start -----------------------------------------------------------------
 
 start() {
-    local port sock log pid user_opt=() version
+    local port rport sock log pid user_opt=() version
     is_complete || fetch >/dev/null
     if [[ -e $dir/$marker_name ]]; then
         printf 'mysql.sh: cleaning up "%s" from an earlier run\n' "$dir" >&2
@@ -135,6 +139,8 @@ start() {
     trap 'exit 143' TERM
 
     port=$(of_free_port)
+    rport=$(of_free_port)
+    OF_NODES_TAG=redis of_redis_start "$dir/redis" "$rport"
     sock=$(of_mariadb_socket "$dir" "$port")
     log=$dir/mysql.log
     # mysqld refuses to run as root unless told to.
@@ -186,17 +192,22 @@ start() {
         ORDERFLOW_TEST_MYSQL_PASSWORD "$OF_MARIADB_PASSWORD" \
         ORDERFLOW_TEST_MYSQL_DATABASE "$OF_MARIADB_DATABASE" \
         ORDERFLOW_TEST_MYSQL_ROOT_SOCKET "$sock" \
-        ORDERFLOW_TEST_MYSQL_VERSION "$version" >"$dir/mysql.env.tmp"
+        ORDERFLOW_TEST_MYSQL_VERSION "$version" \
+        ORDERFLOW_TEST_REDIS_HOST 127.0.0.1 \
+        ORDERFLOW_TEST_REDIS_PORT "$rport" >"$dir/mysql.env.tmp"
     mv "$dir/mysql.env.tmp" "$dir/mysql.env"
     trap - EXIT INT TERM
-    printf 'mysql.sh: MySQL %s on 127.0.0.1:%s (socket %s); env in %s\n' \
-        "$version" "$port" "$sock" "$dir/mysql.env"
+    printf 'mysql.sh: MySQL %s on 127.0.0.1:%s (socket %s), its Redis on 127.0.0.1:%s; env in %s\n' \
+        "$version" "$port" "$sock" "$rport" "$dir/mysql.env"
 }
 
 # --- stop ------------------------------------------------------------------
 
 stop_node() {
-    OF_NODES_TAG=mysql of_stop_pidfile "$dir/mysql.pid" 60 "--datadir=$dir/data "
+    local rc=0
+    OF_NODES_TAG=mysql of_stop_pidfile "$dir/mysql.pid" 60 "--datadir=$dir/data " || rc=1
+    OF_NODES_TAG=redis of_stop_pidfile "$dir/redis/redis.pid" 30 || rc=1
+    return "$rc"
 }
 
 stop() {
