@@ -208,6 +208,8 @@ static int classify(unsigned int e)
     case ER_WARN_DATA_OUT_OF_RANGE:
     case ER_BAD_NULL_ERROR:
     case ER_NO_REFERENCED_ROW_2:
+    case ER_CONSTRAINT_FAILED: /* 4025, MariaDB: a CHECK refused the row */
+    case 3819: /* ER_CHECK_CONSTRAINT_VIOLATED, MySQL's 4025 */
         return OF_EINVAL;
     default:
         return OF_EFATAL;

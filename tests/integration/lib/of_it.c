@@ -181,6 +181,11 @@ int of_it_stop(int pid, int sig, int timeout_s)
 {
     int status = 0;
 
+    /* kill(0 or -1, ...) would signal the whole process group (ctest, the
+     * shell) or every process: a test that stops what it never started
+     * fails instead */
+    if (pid <= 0)
+        fail_msg("of_it_stop: no process to stop (pid %d)", pid);
     forget(pid);
     kill(pid, sig);
     for (int i = 0; i < timeout_s * 20; i++) {
