@@ -497,26 +497,11 @@ static void l4_overload(void **state)
     }
     for (int i = 0; i < KEYS; i++)
         assert_non_null(l[i] = of_load_start(&spec[i]));
-    size_t total = 0;
-    for (int i = 0; i < KEYS; i++) {
+    for (int i = 0; i < KEYS; i++)
         r[i] = of_load_join(l[i]);
-        total += r[i]->n;
-    }
     /* one log of everything, for the statuses and the checker */
-    struct of_load_result all = {.ops = calloc(total, sizeof(*all.ops))};
-    assert_non_null(all.ops);
-    for (int i = 0; i < KEYS; i++) {
-        memcpy(all.ops + all.n, r[i]->ops, r[i]->n * sizeof(*all.ops));
-        all.n += r[i]->n;
-        for (int k = 0; k < 3; k++)
-            all.count[k] += r[i]->count[k];
-        all.skipped += r[i]->skipped;
-        if (!all.started_us || r[i]->started_us < all.started_us)
-            all.started_us = r[i]->started_us;
-        all.stalled_windows += r[i]->stalled_windows;
-        all.elapsed_s = r[i]->elapsed_s > all.elapsed_s ? r[i]->elapsed_s
-                                                        : all.elapsed_s;
-    }
+    struct of_load_result all;
+    assert_int_equal(of_load_merge(&all, r, KEYS), 0);
     of_load_print(&all, stdout);
     long n429_heavy = 0, unexpected = 0;
     for (size_t i = 0; i < all.n; i++) {

@@ -631,32 +631,16 @@ static void workers_restarted_under_load_apply_exactly_once(void **state)
         proc_start(&workers[i], "commands");
     }
 
-    size_t total = 0;
-    for (int i = 0; i < LOAD_USERS; i++) {
+    for (int i = 0; i < LOAD_USERS; i++)
         r[i] = of_load_join(l[i]);
-        total += r[i]->n;
-    }
     long long load_end = of_it_now_us();
     atomic_store(&tr.stop, 1);
     pthread_join(tr.thread, NULL);
     /* one log of all the runs, for the statuses and the checker */
-    struct of_load_result all = {.ops = calloc(total ? total : 1,
-                                               sizeof(*all.ops))};
-    assert_non_null(all.ops);
-    for (int i = 0; i < LOAD_USERS; i++) {
-        memcpy(all.ops + all.n, r[i]->ops, r[i]->n * sizeof(*all.ops));
-        all.n += r[i]->n;
-        for (int k = 0; k < 3; k++)
-            all.count[k] += r[i]->count[k];
-        all.skipped += r[i]->skipped;
-        all.id_mismatch += r[i]->id_mismatch;
-        if (!all.started_us || r[i]->started_us < all.started_us)
-            all.started_us = r[i]->started_us;
-        all.stalled_windows += r[i]->stalled_windows;
-        if (r[i]->elapsed_s > all.elapsed_s)
-            all.elapsed_s = r[i]->elapsed_s;
+    struct of_load_result all;
+    assert_int_equal(of_load_merge(&all, r, LOAD_USERS), 0);
+    for (int i = 0; i < LOAD_USERS; i++)
         of_load_free(r[i]);
-    }
     of_load_print(&all, stdout);
     printf("# scale: user traffic: %d registrations accepted, %ld requests, "
            "%ld not 202%s%s\n",

@@ -98,14 +98,6 @@ static int64_t register_user(void)
     return id;
 }
 
-static int count_cb(void *arg, int ncols, char **vals, const unsigned long *l)
-{
-    (void)ncols;
-    (void)l;
-    *(long long *)arg = vals[0] ? atoll(vals[0]) : -1;
-    return 1;
-}
-
 static void command_worker_stalls_recovers_and_says_why(void **state)
 {
     int mp = app.metrics_port;
@@ -132,14 +124,11 @@ static void command_worker_stalls_recovers_and_says_why(void **state)
     struct of_db *db = of_db_open(app.cfg, &err);
     assert_non_null(db);
     assert_int_equal(of_db_begin(db, &err), OF_OK);
-    long long n = 0;
-    assert_int_equal(of_db_query(db,
+    assert_int_equal(of_it_count(db,
                                  "SELECT COUNT(*) FROM users WHERE user_id = ? "
                                  "FOR UPDATE",
-                                 (struct of_db_param[]){OF_DB_I(uid)}, 1,
-                                 count_cb, &n, &err),
-                     OF_OK);
-    assert_int_equal(n, 1);
+                                 (struct of_db_param[]){OF_DB_I(uid)}, 1),
+                     1);
     const char *h[] = {user, "Content-Type: application/json", NULL};
     of_it_http(app.port, "POST", "/v1/orders", h,
                "{\"order_type\":\"vip\",\"total_amount\":\"5.00\"}", &r);
@@ -160,15 +149,11 @@ static void command_worker_stalls_recovers_and_says_why(void **state)
     of_db_rollback(db);
     wait_probe(mp, "/readyz", 200, "ready", 30);
     assert_int_equal(probe(mp, "GET", "/healthz", body, sizeof(body)), 200);
-    n = -1;
+    long long n = -1;
     long long until = of_it_now_us() + 10000000LL;
     while (n != 1 && of_it_now_us() < until) {
-        assert_int_equal(of_db_query(db,
-                                     "SELECT COUNT(*) FROM orders "
-                                     "WHERE user_id = ?",
-                                     (struct of_db_param[]){OF_DB_I(uid)}, 1,
-                                     count_cb, &n, &err),
-                         OF_OK);
+        n = of_it_count(db, "SELECT COUNT(*) FROM orders WHERE user_id = ?",
+                        (struct of_db_param[]){OF_DB_I(uid)}, 1);
         if (n != 1)
             usleep(100000);
     }

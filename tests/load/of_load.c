@@ -430,6 +430,34 @@ struct of_load_result *of_load_join(struct of_load *l)
     return r;
 }
 
+int of_load_merge(struct of_load_result *all,
+                  struct of_load_result *const *parts, int n)
+{
+    size_t total = 0;
+
+    memset(all, 0, sizeof(*all));
+    for (int i = 0; i < n; i++)
+        total += parts[i]->n;
+    all->ops = calloc(total ? total : 1, sizeof(*all->ops));
+    if (!all->ops)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const struct of_load_result *r = parts[i];
+        memcpy(all->ops + all->n, r->ops, r->n * sizeof(*all->ops));
+        all->n += r->n;
+        for (int k = 0; k < 3; k++)
+            all->count[k] += r->count[k];
+        all->skipped += r->skipped;
+        all->id_mismatch += r->id_mismatch;
+        all->stalled_windows += r->stalled_windows;
+        if (!all->started_us || r->started_us < all->started_us)
+            all->started_us = r->started_us;
+        if (r->elapsed_s > all->elapsed_s)
+            all->elapsed_s = r->elapsed_s;
+    }
+    return 0;
+}
+
 void of_load_free(struct of_load_result *r)
 {
     if (!r)

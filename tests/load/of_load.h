@@ -95,6 +95,15 @@ struct of_load_result *of_load_join(struct of_load *l);
 void of_load_free(struct of_load_result *r);
 
 /**
+ * @brief One log of several runs (\p parts, \p n of them, left as they
+ *        are) in \p all: their ops one after another, counts summed, the
+ *        earliest start and the longest run. all->ops is malloc()ed (free
+ *        it). @returns 0, or -1 when out of memory.
+ */
+int of_load_merge(struct of_load_result *all,
+                  struct of_load_result *const *parts, int n);
+
+/**
  * @brief Send every unknown write of \p r not yet retried once more, with
  *        the same key and body, and wait for the answers, which are appended
  *        to \p r (their start_us counts from the retry). For a restart
